@@ -1,0 +1,44 @@
+# Two commands on a fresh clone: `make run` (install + run the main job) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
+export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test lint snippet browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+$(SNIPPET_STAMP): web_snippet/package.json web_snippet/package-lock.json
+	cd web_snippet && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(SNIPPET_STAMP)
+
+snippet: $(SNIPPET_STAMP)
+	cd web_snippet && npm run --silent build
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
+
+run: install
+	$(VENV)/bin/callpool serve
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: install
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(VENV) web_snippet/node_modules .mypy_cache .ruff_cache .pytest_cache

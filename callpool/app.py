@@ -1,0 +1,37 @@
+"""The composition root: builds the web app with the parts switched on by settings. No logic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from callpool.db import migrate
+from callpool.db.engine import create_engine, is_sqlite
+from callpool.settings import Settings
+from callpool.web.app import create_app
+
+log = logging.getLogger("callpool")
+
+
+def build_app(settings: Settings) -> web.Application:
+    return create_app(settings)
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Upgrade an embedded SQLite database on start; PostgreSQL is upgraded by the operator."""
+    url = settings.database_url.get_secret_value()
+    engine = create_engine(url)
+    try:
+        if is_sqlite(url):
+            await migrate.upgrade(engine)
+        elif not await migrate.is_up_to_date(engine):
+            log.warning("database schema is not at head: run `callpool db upgrade`")
+    finally:
+        await engine.dispose()
+
+
+def run_server(settings: Settings) -> None:
+    asyncio.run(prepare_database(settings))
+    web.run_app(build_app(settings), host=settings.host, port=settings.port, print=None)

@@ -1,0 +1,121 @@
+"""What a site, campaign, channel and tracking number must look like: validated input specs.
+
+The CLI and the admin API both build these from user input, so a bad value gets the
+same clear message either way. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from decimal import Decimal
+from ipaddress import ip_network
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from callpool.errors import ValidationError
+from callpool.phone import normalize_e164
+
+NAME_PATTERN = r"^[^\x00-\x1f\x7f<>]{1,120}$"
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class SiteSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    allowed_origins: tuple[str, ...] = ()
+    own_numbers: tuple[str, ...] = ()
+    blocked_cidrs: tuple[str, ...] = ()
+    consent_required: bool = False
+    consent_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_origin(origin) for origin in origins)
+
+    @field_validator("blocked_cidrs")
+    @classmethod
+    def _cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(str(ip_network(cidr, strict=False)) for cidr in cidrs)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class CampaignSpec(Spec):
+    site: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN)
+    timezone: str = "UTC"
+    target_seconds: int = Field(default=10, ge=0, le=3600)
+    hold_seconds: int = Field(default=900, ge=30, le=86400)
+    cooldown_seconds: int = Field(default=60, ge=0, le=86400)
+    attribution_grace_seconds: int = Field(default=1800, ge=0, le=7 * 86400)
+    fallback_number: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        if name not in zoneinfo.available_timezones():
+            raise ValueError(
+                f"unknown time zone {name[:40]!r} (use an IANA name like Europe/Moscow)"
+            )
+        return name
+
+
+class ChannelSpec(Spec):
+    site: str = Field(pattern=NAME_PATTERN)
+    campaign: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: Literal["pool", "static"] = "pool"
+    utm_source: str | None = Field(default=None, max_length=255)
+    utm_medium: str | None = Field(default=None, max_length=255)
+    utm_campaign: str | None = Field(default=None, max_length=255)
+    referrer_host: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,255}$")
+    click_id_param: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,32}$")
+    priority: int = Field(default=100, ge=0, le=10000)
+    ad_spend_per_day: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=2)
+
+
+class NumberSpec(Spec):
+    number: str
+    site: str = Field(pattern=NAME_PATTERN)
+    campaign: str = Field(pattern=NAME_PATTERN)
+    # A static channel's name; empty means the campaign's dynamic pool.
+    channel: str | None = None
+
+
+def normalize_origin(origin: str) -> str:
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"origin {origin[:60]!r} must look like https://example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"origin {origin[:60]!r} must have no path")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+SpecT = TypeVar("SpecT", bound=Spec)
+
+
+def parse_spec(kind: type[SpecT], data: Mapping[str, Any], where: str = "") -> SpecT:
+    """Validate ``data`` into ``kind``; the error names the first bad field."""
+    try:
+        return kind.model_validate(dict(data))
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        reason = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            reason = "unknown field"
+        prefix = f"{where}: " if where else ""
+        raise ValidationError(f"{prefix}{field}: {reason}") from None
+
+
+def normalize_numbers(numbers: tuple[str, ...], region: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(normalize_e164(number, region) for number in numbers))

@@ -1,0 +1,267 @@
+"""SQL for the catalog: sites, campaigns, channels, tracking numbers, users and tokens.
+
+Each public function is one transaction: a batch either lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from callpool.auth import NewToken, hash_password, hash_token, new_token
+from callpool.catalog import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, normalize_numbers
+from callpool.db.engine import transaction
+from callpool.db.tables import ApiToken, Campaign, Channel, Site, TrackingNumber, User
+from callpool.errors import AuthError, Conflict, InvalidPhoneNumber, NotFound, ValidationError
+from callpool.phone import normalize_e164
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
+    site = Site(
+        name=spec.name,
+        public_key=secrets.token_urlsafe(12),
+        allowed_origins=list(spec.allowed_origins),
+        own_numbers=list(normalize_numbers(spec.own_numbers, region)),
+        blocked_cidrs=list(spec.blocked_cidrs),
+        consent_required=spec.consent_required,
+        consent_cookie=spec.consent_cookie,
+        created_at=_now(),
+    )
+    async with transaction(engine) as session:
+        session.add(site)
+        await _flush(session, f"a site named {spec.name!r} already exists")
+    return site
+
+
+async def list_sites(engine: AsyncEngine) -> Sequence[Site]:
+    async with transaction(engine) as session:
+        return (await session.scalars(select(Site).order_by(Site.name))).all()
+
+
+async def add_campaign(engine: AsyncEngine, spec: CampaignSpec, region: str) -> Campaign:
+    fallback = normalize_e164(spec.fallback_number, region) if spec.fallback_number else None
+    async with transaction(engine) as session:
+        site = await _site(session, spec.site)
+        campaign = Campaign(
+            site_id=site.id,
+            name=spec.name,
+            timezone=spec.timezone,
+            target_seconds=spec.target_seconds,
+            hold_seconds=spec.hold_seconds,
+            cooldown_seconds=spec.cooldown_seconds,
+            attribution_grace_seconds=spec.attribution_grace_seconds,
+            fallback_number=fallback,
+            created_at=_now(),
+        )
+        session.add(campaign)
+        await _flush(session, f"campaign {spec.name!r} already exists in site {spec.site!r}")
+    return campaign
+
+
+async def list_campaigns(engine: AsyncEngine, site: str | None = None) -> list[dict[str, Any]]:
+    query = select(Campaign, Site.name).join(Site, Site.id == Campaign.site_id)
+    if site is not None:
+        query = query.where(Site.name == site)
+    async with transaction(engine) as session:
+        rows = (await session.execute(query.order_by(Site.name, Campaign.name))).all()
+    return [{"site": site_name, **campaign_dict(campaign)} for campaign, site_name in rows]
+
+
+async def add_channel(engine: AsyncEngine, spec: ChannelSpec) -> Channel:
+    async with transaction(engine) as session:
+        campaign = await _campaign(session, spec.site, spec.campaign)
+        fields = spec.model_dump(exclude={"site", "campaign"})
+        channel = Channel(campaign_id=campaign.id, created_at=_now(), **fields)
+        session.add(channel)
+        await _flush(session, f"channel {spec.name!r} already exists in {spec.campaign!r}")
+    return channel
+
+
+async def list_channels(engine: AsyncEngine, site: str, campaign: str) -> Sequence[Channel]:
+    async with transaction(engine) as session:
+        found = await _campaign(session, site, campaign)
+        query = select(Channel).where(Channel.campaign_id == found.id)
+        return (await session.scalars(query.order_by(Channel.priority, Channel.name))).all()
+
+
+async def import_numbers(
+    engine: AsyncEngine, specs: Sequence[NumberSpec], region: str
+) -> list[TrackingNumber]:
+    """Add numbers in one transaction; the first bad row aborts the whole import."""
+    added: list[TrackingNumber] = []
+    e164s = [_row_number(spec.number, region, line) for line, spec in enumerate(specs, start=1)]
+    for line, e164 in enumerate(e164s, start=1):
+        if e164 in e164s[: line - 1]:
+            raise ValidationError(f"row {line}: number {e164} appears twice in the file")
+    async with transaction(engine) as session:
+        query = select(TrackingNumber.e164).where(TrackingNumber.e164.in_(e164s))
+        taken = (await session.scalars(query)).all()
+        if taken:
+            raise Conflict(f"already tracking numbers: {', '.join(sorted(taken)[:5])}")
+        for line, (spec, e164) in enumerate(zip(specs, e164s, strict=True), start=1):
+            campaign = await _campaign(session, spec.site, spec.campaign)
+            channel_id = None
+            if spec.channel:
+                channel_id = (await _channel(session, campaign.id, spec.channel, line)).id
+            number = TrackingNumber(
+                e164=e164, campaign_id=campaign.id, channel_id=channel_id, created_at=_now()
+            )
+            session.add(number)
+            added.append(number)
+        await _flush(session, "one of the numbers is already a tracking number")
+    return added
+
+
+def _row_number(raw: str, region: str, line: int) -> str:
+    try:
+        return normalize_e164(raw, region)
+    except InvalidPhoneNumber as exc:
+        raise InvalidPhoneNumber(f"row {line}: {exc}") from None
+
+
+async def add_user(engine: AsyncEngine, username: str, password: str, role: str) -> User:
+    if role not in ("admin", "viewer"):
+        raise ValidationError("role: must be admin or viewer")
+    if not username or len(username) > 64 or not username.isprintable():
+        raise ValidationError("username: must be 1 to 64 printable characters")
+    user = User(
+        username=username, password_hash=hash_password(password), role=role, created_at=_now()
+    )
+    async with transaction(engine) as session:
+        session.add(user)
+        await _flush(session, f"user {username!r} already exists")
+    return user
+
+
+async def create_token(engine: AsyncEngine, username: str, name: str) -> NewToken:
+    token = new_token()
+    async with transaction(engine) as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
+        session.add(
+            ApiToken(
+                user_id=user.id,
+                name=name,
+                token_hash=token.token_hash,
+                prefix=token.prefix,
+                created_at=_now(),
+            )
+        )
+    return token
+
+
+async def role_for_token(engine: AsyncEngine, token: str) -> str:
+    """The role of a live token's user; AuthError for an unknown or revoked one."""
+    query = (
+        select(User.role, ApiToken.id)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.revoked_at.is_(None),
+            User.active.is_(True),
+        )
+    )
+    async with transaction(engine) as session:
+        row = (await session.execute(query)).first()
+    if row is None:
+        raise AuthError("unknown or revoked token")
+    return str(row[0])
+
+
+async def _site(session: AsyncSession, name: str) -> Site:
+    site = await session.scalar(select(Site).where(Site.name == name))
+    if site is None:
+        raise NotFound(f"no site named {name!r}")
+    return site
+
+
+async def _campaign(session: AsyncSession, site: str, name: str) -> Campaign:
+    query = (
+        select(Campaign)
+        .join(Site, Site.id == Campaign.site_id)
+        .where(Site.name == site, Campaign.name == name)
+    )
+    campaign = await session.scalar(query)
+    if campaign is None:
+        raise NotFound(f"no campaign {name!r} in site {site!r}")
+    return campaign
+
+
+async def _channel(session: AsyncSession, campaign_id: int, name: str, line: int) -> Channel:
+    query = select(Channel).where(Channel.campaign_id == campaign_id, Channel.name == name)
+    channel = await session.scalar(query)
+    if channel is None:
+        raise NotFound(f"row {line}: no channel named {name!r} in that campaign")
+    if channel.kind != "static":
+        raise ValidationError(f"row {line}: channel {name!r} is a pool channel, not static")
+    return channel
+
+
+async def _flush(session: AsyncSession, conflict_message: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(conflict_message) from None
+
+
+def site_dict(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "public_key": site.public_key,
+        "allowed_origins": site.allowed_origins,
+        "own_numbers": site.own_numbers,
+        "blocked_cidrs": site.blocked_cidrs,
+        "consent_required": site.consent_required,
+        "consent_cookie": site.consent_cookie,
+    }
+
+
+def campaign_dict(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "timezone": campaign.timezone,
+        "target_seconds": campaign.target_seconds,
+        "hold_seconds": campaign.hold_seconds,
+        "cooldown_seconds": campaign.cooldown_seconds,
+        "attribution_grace_seconds": campaign.attribution_grace_seconds,
+        "fallback_number": campaign.fallback_number,
+    }
+
+
+def channel_dict(channel: Channel) -> dict[str, Any]:
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "kind": channel.kind,
+        "utm_source": channel.utm_source,
+        "utm_medium": channel.utm_medium,
+        "utm_campaign": channel.utm_campaign,
+        "referrer_host": channel.referrer_host,
+        "click_id_param": channel.click_id_param,
+        "priority": channel.priority,
+        "ad_spend_per_day": str(channel.ad_spend_per_day),
+    }
+
+
+def number_dict(number: TrackingNumber) -> dict[str, Any]:
+    return {
+        "id": number.id,
+        "e164": number.e164,
+        "campaign_id": number.campaign_id,
+        "channel_id": number.channel_id,
+        "active": number.active,
+        "retiring": number.retiring,
+    }

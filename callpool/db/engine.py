@@ -1,0 +1,97 @@
+"""Engine construction and the one transaction context the stores use.
+
+SQLite gets one connection (WAL, synchronous=NORMAL, foreign keys on): one writer is
+what SQLite serialises correctly, and a pool of several connections only queues on the
+database lock with long tails. PostgreSQL gets a normal pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from callpool.errors import StoreUnavailable
+
+log = logging.getLogger("callpool.db")
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if is_sqlite(url):
+        _ensure_sqlite_dir(url)
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"timeout": 5},
+    )
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, InterfaceError | OperationalError) and isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        # SQLite's OperationalError also means "locked" or a bad statement: only "unable to
+        # open" is the database being gone.
+        if isinstance(exc.orig, sqlite3.OperationalError):
+            return "unable to open" in str(exc.orig)
+        return True
+    return isinstance(exc, OSError | ConnectionError)
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commits on success, rolls back on error, maps 'database down'."""
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except Exception as exc:
+        if _is_unreachable(exc):
+            log.warning("database unreachable: %s", type(exc).__name__)
+            raise StoreUnavailable("the database cannot be reached") from exc
+        raise
+
+
+@asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A Core connection in a transaction, for hot paths that don't need the ORM."""
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    except Exception as exc:
+        if _is_unreachable(exc):
+            log.warning("database unreachable: %s", type(exc).__name__)
+            raise StoreUnavailable("the database cannot be reached") from exc
+        raise

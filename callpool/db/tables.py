@@ -1,0 +1,277 @@
+"""The data model: SQLAlchemy 2 typed declarative tables.
+
+Migrations in ``migrations/`` build exactly this model on SQLite and PostgreSQL; a test
+checks that autogenerate finds no difference. Relationships are ``lazy="raise_on_sql"``
+so that no query runs behind the async code's back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from callpool.db.types import UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+E164 = String(16)
+UTM = String(255)
+URL = String(2048)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[str]: JSON}  # noqa: RUF012
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    allowed_origins: Mapped[list[str]] = mapped_column(default=list)
+    own_numbers: Mapped[list[str]] = mapped_column(default=list)
+    blocked_cidrs: Mapped[list[str]] = mapped_column(default=list)
+    consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_cookie: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        UniqueConstraint("site_id", "name", name="uq_campaigns_site_id_name"),
+        CheckConstraint("target_seconds >= 0", name="target_seconds_nonnegative"),
+        CheckConstraint("hold_seconds > 0", name="hold_seconds_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    target_seconds: Mapped[int] = mapped_column(Integer, default=10)
+    hold_seconds: Mapped[int] = mapped_column(Integer, default=900)
+    cooldown_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    attribution_grace_seconds: Mapped[int] = mapped_column(Integer, default=1800)
+    fallback_number: Mapped[str | None] = mapped_column(E164)
+    created_at: Mapped[datetime]
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "name", name="uq_channels_campaign_id_name"),
+        CheckConstraint("kind IN ('pool', 'static')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16), default="pool")
+    utm_source: Mapped[str | None] = mapped_column(UTM)
+    utm_medium: Mapped[str | None] = mapped_column(UTM)
+    utm_campaign: Mapped[str | None] = mapped_column(UTM)
+    referrer_host: Mapped[str | None] = mapped_column(String(255))
+    click_id_param: Mapped[str | None] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    ad_spend_per_day: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    created_at: Mapped[datetime]
+
+
+class TrackingNumber(Base):
+    """A number callers dial: in a campaign's pool (channel_id NULL) or a static channel's."""
+
+    __tablename__ = "tracking_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    e164: Mapped[str] = mapped_column(E164, unique=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A retiring number finishes its live lease, then is no longer handed out.
+    retiring: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_released_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Visitor(Base):
+    __tablename__ = "visitors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(100))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Session(Base):
+    """One visit: where it came from and which channel it belongs to."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    visitor_id: Mapped[str] = mapped_column(
+        ForeignKey("visitors.id", ondelete="CASCADE"), index=True
+    )
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16), default="direct")
+    utm_source: Mapped[str | None] = mapped_column(UTM)
+    utm_medium: Mapped[str | None] = mapped_column(UTM)
+    utm_campaign: Mapped[str | None] = mapped_column(UTM)
+    utm_content: Mapped[str | None] = mapped_column(UTM)
+    utm_term: Mapped[str | None] = mapped_column(UTM)
+    referrer: Mapped[str | None] = mapped_column(URL)
+    landing_url: Mapped[str | None] = mapped_column(URL)
+    gclid: Mapped[str | None] = mapped_column(String(255))
+    yclid: Mapped[str | None] = mapped_column(String(255))
+    fbclid: Mapped[str | None] = mapped_column(String(255))
+    msclkid: Mapped[str | None] = mapped_column(String(255))
+    click_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    client_id: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_sessions_campaign_id_started_at", "campaign_id", "started_at"),)
+
+
+class Lease(Base):
+    """A number shown to a session. Rows are never deleted: calls are attributed against them."""
+
+    __tablename__ = "leases"
+    __table_args__ = (
+        # The backbone of "never two live sessions on one number": at most one open lease a number.
+        Index(
+            "uq_leases_open_number",
+            "number_id",
+            unique=True,
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
+        Index("ix_leases_number_id_leased_at", "number_id", "leased_at"),
+        Index("ix_leases_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("tracking_numbers.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    visitor_id: Mapped[str] = mapped_column(String(36), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    leased_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+
+
+class PageView(Base):
+    __tablename__ = "page_views"
+    __table_args__ = (Index("ix_page_views_session_id_viewed_at", "session_id", "viewed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(URL)
+    title: Mapped[str | None] = mapped_column(String(255))
+    viewed_at: Mapped[datetime]
+
+
+class Call(Base):
+    """One call, keyed by PBX and linkedid, with its attribution and raw CDRs."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("pbx", "linkedid", name="uq_calls_pbx_linkedid"),
+        Index("ix_calls_campaign_id_started_at", "campaign_id", "started_at"),
+        Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
+        Index("ix_calls_started_at", "started_at"),
+        CheckConstraint("direction IN ('inbound', 'outbound', 'internal')", name="direction"),
+        CheckConstraint("wait_seconds >= 0 AND talk_seconds >= 0", name="durations"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(16))
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    called_number: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    wait_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    talk_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    disposition: Mapped[str] = mapped_column(String(16))
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    transfers: Mapped[list[str]] = mapped_column(default=list)
+    tracking_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tracking_numbers.id", ondelete="SET NULL")
+    )
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL"), index=True
+    )
+    attribution: Mapped[str | None] = mapped_column(String(32))
+    raw_cdrs: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'viewer')", name="role_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is kept (tokens are random, so a slow hash buys nothing)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,143 @@
+"""Typed, frozen settings: the only place callpool reads its environment.
+
+Precedence, lowest first: defaults < TOML file (``--config`` or ``CALLPOOL_CONFIG``) <
+environment (``CALLPOOL_*``) < command-line options. A bad value stops start-up with one
+line that names the setting. Secrets are ``SecretStr``: their repr is masked.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from callpool.errors import ConfigError
+
+ENV_PREFIX = "CALLPOOL_"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./callpool.db"
+
+
+class PbxSettings(BaseModel):
+    """One Asterisk PBX reached over AMI."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    secret: SecretStr
+    ping_interval: float = Field(default=20.0, gt=0)
+    # Contexts that mark an inbound leg on a tracking number.
+    inbound_contexts: tuple[str, ...] = ("from-pstn",)
+    # Master.csv written by cdr_csv, read to recover calls that ended while the link was down.
+    cdr_csv_path: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    # A SecretStr because a PostgreSQL URL may carry a password.
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Where browsers reach this server, for the snippet's API base; taken from the request if unset.
+    public_url: str | None = None
+    default_region: str = "RU"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A bootstrap admin token, e.g. for the first `curl` against the admin API.
+    admin_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=16 * 1024 * 1024)
+    scheduler_enabled: bool = True
+    ami_enabled: bool = False
+    pbx: tuple[PbxSettings, ...] = ()
+    journal_dir: Path = Path("./var/journal")
+
+    _toml_file: ClassVar[Path | None] = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got a URL starting with {url.split(':', 1)[0]!r})"
+            )
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code such as RU, US or GB")
+        return region
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, cls._toml_file))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = _read_toml(path) if path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; raise ``ConfigError`` with one line naming the bad setting."""
+    if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = Path(os.environ[f"{ENV_PREFIX}CONFIG"])
+    given = {key: value for key, value in overrides.items() if value is not None}
+    Settings._toml_file = config_file
+    try:
+        return Settings(**given)
+    except PydanticValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        Settings._toml_file = None
+
+
+def _describe(exc: PydanticValidationError) -> str:
+    first = exc.errors()[0]
+    path = "__".join(str(part) for part in first["loc"])
+    # pydantic puts the input in its message for some errors: keep only the reason.
+    reason = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        reason = "unknown setting"
+    return f"invalid setting {ENV_PREFIX}{path.upper()}: {reason}"

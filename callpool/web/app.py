@@ -1,0 +1,35 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from callpool.db.engine import create_engine
+from callpool.settings import Settings
+from callpool.web import admin_api, health
+from callpool.web.errors import error_middleware
+from callpool.web.keys import ENGINE, SETTINGS
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(settings: Settings, *extra_contexts: CleanupCtx) -> web.Application:
+    """Build the app; the engine (and whatever ``extra_contexts`` start) live in cleanup_ctx."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=admin_api.IMPORT_MAX_BYTES
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_engine_ctx)
+    app.cleanup_ctx.extend(extra_contexts)
+    app.add_routes(health.routes)
+    app.add_routes(admin_api.routes)
+    return app
+
+
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url.get_secret_value())
+    app[ENGINE] = engine
+    yield
+    await engine.dispose()

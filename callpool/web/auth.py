@@ -1,0 +1,29 @@
+"""Bearer-token checks for the admin and reports APIs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callpool.auth import tokens_equal
+from callpool.db import catalog_store
+from callpool.errors import AuthError, Forbidden
+from callpool.web.keys import ENGINE, SETTINGS
+
+ROLES = ("viewer", "admin")
+
+
+async def require_role(request: web.Request, role: str) -> str:
+    """The caller's role; raises unless it is at least ``role``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("an 'Authorization: Bearer <token>' header is required")
+    token = token.strip()
+    bootstrap = request.app[SETTINGS].admin_token
+    if bootstrap is not None and tokens_equal(token, bootstrap.get_secret_value()):
+        found = "admin"
+    else:
+        found = await catalog_store.role_for_token(request.app[ENGINE], token)
+    if ROLES.index(found) < ROLES.index(role):
+        raise Forbidden(f"this needs the {role} role")
+    return found

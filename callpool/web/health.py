@@ -1,0 +1,35 @@
+"""``/healthz``: is the database reachable and at the current schema."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import text
+
+from callpool.db.engine import connection
+from callpool.db.migrate import head_revision
+from callpool.errors import StoreUnavailable
+from callpool.web.keys import ENGINE
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    checks: dict[str, object] = {}
+    try:
+        async with connection(request.app[ENGINE]) as conn:
+            revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        checks["database"] = {
+            "ok": True,
+            "schema": revision,
+            "schema_current": revision == head_revision(),
+        }
+    except StoreUnavailable:
+        checks["database"] = {"ok": False, "error": "unreachable"}
+    except Exception:
+        checks["database"] = {"ok": False, "error": "not migrated"}
+    healthy = all(bool(check.get("ok")) for check in checks.values() if isinstance(check, dict))
+    return web.json_response(
+        {"status": "ok" if healthy else "unhealthy", "checks": checks},
+        status=200 if healthy else 503,
+    )
