@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # A bootstrap admin token, e.g. for the first `curl` against the admin API.
     admin_token: SecretStr | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Token buckets of the public API, per client address and per visitor id.
+    ip_rate_per_second: float = Field(default=20.0, gt=0)
+    ip_burst: int = Field(default=200, ge=1)
+    visitor_rate_per_second: float = Field(default=2.0, gt=0)
+    visitor_burst: int = Field(default=30, ge=1)
     scheduler_enabled: bool = True
     ami_enabled: bool = False
     pbx: tuple[PbxSettings, ...] = ()

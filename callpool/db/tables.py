@@ -250,6 +250,28 @@ class Call(Base):
     updated_at: Mapped[datetime]
 
 
+class PoolCounter(Base):
+    """Per-hour counts of what the number API refused or could not serve.
+
+    ``campaign_id`` is 0 for counts that belong to no campaign (a bot on the site), so the
+    key has no NULL in it and can be upserted on both databases.
+    """
+
+    __tablename__ = "pool_counters"
+    __table_args__ = (
+        UniqueConstraint(
+            "site_id", "campaign_id", "hour", "kind", name="uq_pool_counters_site_id_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(Integer, default=0)
+    hour: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("role IN ('admin', 'viewer')", name="role_known"),)

@@ -8,6 +8,12 @@ from aiohttp import web
 
 from callpool.db.engine import create_engine
 from callpool.settings import Settings
+from callpool.tracking import api as tracking_api
+from callpool.tracking import snippet
+from callpool.tracking.directory import SiteDirectory
+from callpool.tracking.guard import RateLimiter
+from callpool.tracking.heartbeats import HeartbeatCache
+from callpool.tracking.leases import SqlLeaseStore
 from callpool.web import admin_api, health
 from callpool.web.errors import error_middleware
 from callpool.web.keys import ENGINE, SETTINGS
@@ -22,9 +28,12 @@ def create_app(settings: Settings, *extra_contexts: CleanupCtx) -> web.Applicati
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_engine_ctx)
+    app.cleanup_ctx.append(_tracking_ctx)
     app.cleanup_ctx.extend(extra_contexts)
     app.add_routes(health.routes)
     app.add_routes(admin_api.routes)
+    app.add_routes(tracking_api.routes)
+    app.add_routes(snippet.routes)
     return app
 
 
@@ -33,3 +42,20 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     yield
     await engine.dispose()
+
+
+async def _tracking_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = app[ENGINE]
+    store = SqlLeaseStore(engine)
+    app[tracking_api.DIRECTORY] = SiteDirectory(engine)
+    app[tracking_api.LEASES] = store
+    app[tracking_api.HEARTBEATS] = HeartbeatCache(store)
+    app[tracking_api.IP_LIMITER] = RateLimiter(settings.ip_rate_per_second, settings.ip_burst)
+    app[tracking_api.VISITOR_LIMITER] = RateLimiter(
+        settings.visitor_rate_per_second, settings.visitor_burst
+    )
+    app[snippet.SNIPPET_SOURCE] = snippet.load_snippet()
+    if tracking_api.CLOCK not in app:
+        app[tracking_api.CLOCK] = tracking_api.wall_clock
+    yield

@@ -1,0 +1,196 @@
+"""The visitor tracking API the snippet calls: visit, heartbeat, page view.
+
+Bodies are JSON whatever their content type (the snippet sends ``text/plain`` to avoid a
+CORS preflight, and ``sendBeacon`` can send nothing else), at most ``max_body_bytes``.
+CORS answers only the site's allowed origins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from callpool.errors import Forbidden, NotFound, RateLimited, ValidationError
+from callpool.tracking.classify import classify_visit
+from callpool.tracking.directory import SiteDirectory
+from callpool.tracking.guard import RateLimiter, is_blocked_ip, is_bot
+from callpool.tracking.heartbeats import HeartbeatCache
+from callpool.tracking.leases import SqlLeaseStore, VisitRequest, is_valid_id
+from callpool.tracking.visits import SiteConfig, plan_visit
+from callpool.web.body import read_json_object
+from callpool.web.keys import SETTINGS
+
+DIRECTORY = web.AppKey("site_directory", SiteDirectory)
+LEASES = web.AppKey("lease_store", SqlLeaseStore)
+HEARTBEATS = web.AppKey("heartbeats", HeartbeatCache)
+IP_LIMITER = web.AppKey("ip_limiter", RateLimiter)
+VISITOR_LIMITER = web.AppKey("visitor_limiter", RateLimiter)
+
+# The wall clock, replaceable so tests can move time.
+Clock = Callable[[], datetime]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+
+VISIT_FIELDS = {"visitor_id", "session_id", "url", "referrer", "client_id", "consent", "title"}
+BEAT_FIELDS = {"visitor_id", "session_id"}
+VIEW_FIELDS = {"visitor_id", "session_id", "url", "title", "referrer"}
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+    "Vary": "Origin",
+}
+
+routes = web.RouteTableDef()
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _site(request: web.Request) -> SiteConfig:
+    site = await request.app[DIRECTORY].get(request.match_info["site_key"])
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in site.allowed_origins:
+        raise Forbidden("this origin is not allowed for the site")
+    return site
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers.update(CORS_HEADERS)
+    return response
+
+
+@routes.options("/api/v1/t/{site_key}/{action}")
+async def preflight(request: web.Request) -> web.StreamResponse:
+    await _site(request)
+    return _cors(request, web.Response(status=204))
+
+
+async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    body = await read_json_object(request, request.app[SETTINGS].max_body_bytes)
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0][:40]!r}")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, limit: int, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(f"{name}: is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name}: must be a string")
+    return value[:limit]
+
+
+def _client_ip(request: web.Request) -> str | None:
+    return request.remote
+
+
+def _check_rate(request: web.Request, visitor_id: str | None) -> None:
+    now = time.monotonic()
+    ip = _client_ip(request) or "-"
+    if not request.app[IP_LIMITER].allow(ip, now):
+        raise RateLimited("too many requests from this address; slow down")
+    if visitor_id and not request.app[VISITOR_LIMITER].allow(visitor_id, now):
+        raise RateLimited("too many requests for this visitor; slow down")
+
+
+@routes.post("/api/v1/t/{site_key}/visit")
+async def visit(request: web.Request) -> web.StreamResponse:
+    site = await _site(request)
+    body = await _body(request, VISIT_FIELDS)
+    url = _text(body, "url", 2048, required=True)
+    referrer = _text(body, "referrer", 2048)
+    visitor_id = _text(body, "visitor_id", 64)
+    consent = body.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        raise ValidationError("consent: must be true, false or null")
+    now = request.app[CLOCK]()
+    store = request.app[LEASES]
+    try:
+        _check_rate(request, visitor_id)
+    except RateLimited:
+        await store.count(site.id, None, "rate_limited", now)
+        raise
+    user_agent = request.headers.get("User-Agent")
+    source = classify_visit(url, referrer, site.hosts, site.rules)
+    declined = site.consent_required and consent is not True
+    plan = plan_visit(
+        site,
+        source,
+        is_bot=is_bot(user_agent),
+        is_blocked=is_blocked_ip(_client_ip(request), site.blocked_networks),
+        consent_declined=declined,
+    )
+    if plan.refusal is not None:
+        await store.count(site.id, plan.campaign_id, plan.refusal, now)
+    campaign = site.campaign(plan.campaign_id) if plan.campaign_id is not None else None
+    result = await store.record_visit(
+        VisitRequest(
+            site_id=site.id,
+            visitor_id=visitor_id,
+            session_id=_text(body, "session_id", 64),
+            url=url,
+            referrer=referrer,
+            client_id=_text(body, "client_id", 100),
+            user_agent=user_agent,
+            ip=_client_ip(request),
+            source=source,
+            plan=plan,
+            campaign=campaign,
+            track=plan.refusal is None,
+        ),
+        now,
+    )
+    shown = result.number
+    ttl = int((result.expires_at - now).total_seconds()) if result.expires_at else None
+    payload = {
+        "visitor_id": result.visitor_id,
+        "session_id": result.session_id,
+        "ttl": ttl,
+        "heartbeat": 30,
+        "numbers": [{"original": own, "number": shown or own} for own in site.own_numbers],
+    }
+    return _cors(request, web.json_response(payload))
+
+
+@routes.post("/api/v1/t/{site_key}/heartbeat")
+async def heartbeat(request: web.Request) -> web.StreamResponse:
+    await _site(request)
+    body = await _body(request, BEAT_FIELDS)
+    session_id = _text(body, "session_id", 64, required=True)
+    if not is_valid_id(session_id):
+        raise ValidationError("session_id: is not a session id")
+    assert session_id is not None
+    _check_rate(request, _text(body, "visitor_id", 64))
+    ttl = await request.app[HEARTBEATS].beat(session_id, request.app[CLOCK]())
+    if ttl is None:
+        raise NotFound("the session's lease has ended; send a new visit")
+    return _cors(request, web.json_response({"ttl": int(ttl.total_seconds())}))
+
+
+@routes.post("/api/v1/t/{site_key}/pageview")
+async def pageview(request: web.Request) -> web.StreamResponse:
+    await _site(request)
+    body = await _body(request, VIEW_FIELDS)
+    session_id = _text(body, "session_id", 64, required=True)
+    url = _text(body, "url", 2048, required=True)
+    if not is_valid_id(session_id):
+        raise ValidationError("session_id: is not a session id")
+    assert session_id is not None and url is not None
+    _check_rate(request, _text(body, "visitor_id", 64))
+    if not await request.app[LEASES].page_view(
+        session_id, url, _text(body, "title", 255), request.app[CLOCK]()
+    ):
+        raise NotFound("unknown session; send a new visit")
+    return _cors(request, web.Response(status=204))
