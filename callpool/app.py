@@ -9,6 +9,7 @@ from aiohttp import web
 
 from callpool.db import migrate
 from callpool.db.engine import create_engine, is_sqlite
+from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
 from callpool.web.app import create_app
 
@@ -16,7 +17,10 @@ log = logging.getLogger("callpool")
 
 
 def build_app(settings: Settings) -> web.Application:
-    return create_app(settings)
+    contexts = []
+    if settings.scheduler_enabled:
+        contexts.append(scheduler_ctx)
+    return create_app(settings, *contexts)
 
 
 async def prepare_database(settings: Settings) -> None:

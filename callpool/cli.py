@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from callpool.db import catalog_store, migrate
 from callpool.db.engine import create_engine
 from callpool.errors import CallpoolError, ValidationError
 from callpool.settings import Settings, load_settings
+from callpool.tracking.pool_status import pool_status, retire_numbers
 
 T = TypeVar("T")
 
@@ -311,6 +313,87 @@ def numbers_import(ctx: Context, csv_file: Path) -> None:
         lambda engine, s: catalog_store.import_numbers(engine, specs, s.default_region), ctx
     )
     click.echo(f"imported {len(added)} numbers")
+
+
+@numbers.command("add")
+@click.argument("site_name")
+@click.argument("campaign_name")
+@click.argument("phone_numbers", nargs=-1, required=True)
+@click.option("--channel", help="A static channel's name; default: the campaign's pool.")
+@pass_context
+@clear_errors
+def numbers_add(
+    ctx: Context,
+    site_name: str,
+    campaign_name: str,
+    phone_numbers: tuple[str, ...],
+    channel: str | None,
+) -> None:
+    """Add numbers to a campaign's pool (or to a static channel)."""
+    specs = [
+        NumberSpec(number=n, site=site_name, campaign=campaign_name, channel=channel)
+        for n in phone_numbers
+    ]
+    added = run_with_engine(
+        lambda engine, s: catalog_store.import_numbers(engine, specs, s.default_region), ctx
+    )
+    click.echo(f"added {len(added)} numbers")
+
+
+@numbers.command("retire")
+@click.argument("phone_numbers", nargs=-1, required=True)
+@pass_context
+@clear_errors
+def numbers_retire(ctx: Context, phone_numbers: tuple[str, ...]) -> None:
+    """Retire numbers: each finishes its live lease, then leaves the pool."""
+    count = run_with_engine(
+        lambda engine, s: retire_numbers(engine, list(phone_numbers), s.default_region), ctx
+    )
+    click.echo(f"{count} numbers retiring")
+
+
+@main.group()
+def pool() -> None:
+    """Number pools."""
+
+
+@pool.command("status")
+@click.argument("site_name")
+@click.argument("campaign_name")
+@click.option("--days", type=float, default=7.0, show_default=True, help="Window of traffic.")
+@click.option(
+    "--target",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Acceptable share of visitors shown the fallback at the peak hour.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@clear_errors
+def pool_status_command(
+    ctx: Context, site_name: str, campaign_name: str, days: float, target: float, as_json: bool
+) -> None:
+    """Size, live leases, peaks, exhaustions and the recommended pool size."""
+    status = run_with_engine(
+        lambda engine, _s: pool_status(
+            engine, site_name, campaign_name, datetime.now(UTC), timedelta(days=days), target
+        ),
+        ctx,
+    )
+    if as_json:
+        click.echo(json.dumps(status.as_dict(), indent=2))
+        return
+    click.echo(
+        f"{status.site} / {status.campaign}: {status.size} numbers ({status.retiring} retiring), "
+        f"{status.live_leases} leased now, peak {status.peak_concurrent} at once, "
+        f"{status.exhaustions} exhaustions in {status.window_days:g} days\n"
+        f"traffic: peak {status.peak_new_sessions_per_hour} new sessions/hour, mean visit "
+        f"{status.mean_visit_seconds:.0f} s, {status.daily_visitors:g} visitors/day\n"
+        f"recommended pool: {status.recommended_size} numbers (Erlang B, "
+        f"{status.target_blocking:.1%} blocking at the peak hour); rule of thumb "
+        f"(1 per 20 daily visitors): {status.rule_of_thumb_size}"
+    )
 
 
 def read_numbers_csv(path: Path) -> list[NumberSpec]:

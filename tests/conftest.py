@@ -69,11 +69,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         asyncio.run(_migrate(url))
         return url
     url: str = request.getfixturevalue("pg_migrated_url")
-    asyncio.run(_empty_tables(url))
+    asyncio.run(empty_tables(url))
     return url
 
 
-async def _empty_tables(url: str) -> None:
+async def empty_tables(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:

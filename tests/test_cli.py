@@ -165,7 +165,6 @@ def test_serve_upgrades_sqlite_and_answers_healthz(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "CALLPOOL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'new.db'}",
-        "CALLPOOL_SCHEDULER_ENABLED": "false",
     }
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
@@ -192,3 +191,20 @@ def _wait_for_json(url: str, deadline: float) -> dict[str, object]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_pool_status_and_retire_from_the_cli(database_url: str) -> None:
+    run(database_url, "site", "add", "shop")
+    run(database_url, "campaign", "add", "shop", "autumn")
+    code, out, _ = run(
+        database_url, "numbers", "add", "shop", "autumn", "+74950000001", "+74950000002"
+    )
+    assert (code, out.strip()) == (0, "added 2 numbers")
+    code, out, _ = run(database_url, "pool", "status", "shop", "autumn")
+    assert code == 0 and out.startswith("shop / autumn: 2 numbers (0 retiring)")
+    assert "rule of thumb" in out
+    assert run(database_url, "numbers", "retire", "+74950000002")[1].strip() == "1 numbers retiring"
+    code, out, _ = run(database_url, "pool", "status", "shop", "autumn", "--json")
+    assert json.loads(out)["retiring"] == 1
+    code, _, err = run(database_url, "numbers", "retire", "+74950000077")
+    assert code == 2 and "not tracking numbers: +74950000077" in err

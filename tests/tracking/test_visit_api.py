@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,10 @@ from callpool.tracking import api
 from callpool.web.app import create_app
 from tests.tracking.catalog import FALLBACK, ORIGIN, OWN_NUMBER, Catalog, make_catalog
 
-CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0 Safari/537.36"
+)
 
 
 class Clock:
@@ -276,7 +280,9 @@ async def test_page_views_are_recorded(
     first = await visit(client, catalog.key)
     resp = await client.post(
         f"/api/v1/t/{catalog.key}/pageview",
-        data=f'{{"session_id": "{first["session_id"]}", "url": "https://shop.example/p", "title": "P"}}',
+        data=json.dumps(
+            {"session_id": first["session_id"], "url": "https://shop.example/p", "title": "P"}
+        ),
         headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN},
     )
     assert resp.status == 204

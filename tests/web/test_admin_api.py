@@ -164,3 +164,21 @@ async def test_healthz_is_503_when_the_database_is_unreachable(aiohttp_client: A
     body = await resp.json()
     assert body["checks"]["database"] == {"ok": False, "error": "unreachable"}
     assert "pw" not in await resp.text()
+
+
+async def test_pool_status_and_retire_over_the_api(client: TestClient[Any, Any]) -> None:
+    await _setup(client)
+    rows = [{"number": f"+7495000000{i}", "site": "shop", "campaign": "autumn"} for i in (1, 2)]
+    await client.post("/api/v1/admin/numbers", json={"numbers": rows}, headers=ADMIN)
+    resp = await client.get("/api/v1/admin/pool?site=shop&campaign=autumn&days=1", headers=ADMIN)
+    assert resp.status == 200
+    status = await resp.json()
+    assert (status["size"], status["live_leases"], status["recommended_size"]) == (2, 0, 1)
+    bad = await client.get("/api/v1/admin/pool?site=shop&campaign=autumn&days=x", headers=ADMIN)
+    assert bad.status == 400
+    retire = await client.post(
+        "/api/v1/admin/numbers/retire", json={"numbers": ["+74950000001"]}, headers=ADMIN
+    )
+    assert (await retire.json()) == {"retiring": 1}
+    missing = await client.get("/api/v1/admin/pool?site=shop&campaign=nope", headers=ADMIN)
+    assert missing.status == 404
