@@ -1,0 +1,223 @@
+"""Calls assembled from AMI events, purely: events in, finished calls out.
+
+Channel events (``Newchannel``, ``NewCallerid``, ``DialBegin``/``DialEnd``,
+``BridgeEnter``/``BridgeLeave``, ``HangupRequest``/``Hangup``, queue and transfer
+events) tie channels to a linkedid, the PBX's id of one call, and say who was dialled,
+who answered and when. ``Cdr`` events carry the PBX's own accounting but no linkedid;
+their ``UniqueID`` (the CDR's party A channel) is looked up among the channels seen.
+
+As in wazo-call-logd's ``cel_interpretor``, a table maps each event name to a small fold
+function; every other event (``VarSet`` and ``Newexten`` are more than half the stream,
+``OriginateResponse`` of other AMI users, ``CEL``...) costs one dictionary miss.
+
+**When a call is complete.** A ``Cdr`` event is not an end-of-call marker: it often comes
+before the last ``Hangup`` of its call, and sometimes after it, and how many CDRs a call
+gets is not known in advance (a queue call has one per member per ring round). So a
+call is emitted once every channel of its linkedid has hung up *and* a grace period
+(2 s by default) has passed since the last hangup; Asterisk posts the CDRs within
+milliseconds of the hangup, so they are in by then. The grace is checked against the
+``received_at`` of each event fed, and by ``flush(now)`` which the adapter calls on a
+timer. A ``Cdr`` (or a channel event) that still arrives after the call was emitted is
+not lost: for ``retention`` (60 s) after emission the call is kept, and the late event
+makes ``feed`` return the call again with the same linkedid. **A call returned again
+supersedes the earlier one** (writers upsert on pbx + linkedid); a late event that
+changes nothing is not returned. ``flush(now)`` also finishes calls silent for
+``stale_after`` (12 h: talking produces no events, so only a long silence means lost
+hangups), and ``flush(now, force=True)`` finishes every open call, e.g. at shutdown or
+after the AMI link dropped; such calls end at their last event.
+
+Raw events stay the source of truth: the calls can always be rebuilt from the journal
+with ``assemble_calls``, which gives the latest version of each call.
+
+No clock is read: the adapter passes the time it received each message. A malformed
+event is skipped and counted in ``stats``; the assembler never raises on input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from callpool.errors import AmiProtocolError
+from callpool.pbx import names as n
+from callpool.pbx.call_index import CallIndex
+from callpool.pbx.call_state import AssembledCall, CallState, summarize_call
+from callpool.pbx.dialplan import PbxDialplan
+from callpool.pbx.events import AmiMessage
+from callpool.pbx.folds import FOLDS
+
+__all__ = [
+    "DEFAULT_CDR_GRACE",
+    "DEFAULT_RETENTION",
+    "DEFAULT_STALE_AFTER",
+    "AssembledCall",
+    "AssemblerStats",
+    "CallAssembler",
+    "PbxDialplan",
+    "assemble_calls",
+]
+
+DEFAULT_CDR_GRACE = timedelta(seconds=2)
+DEFAULT_RETENTION = timedelta(seconds=60)
+# A call produces no events while its parties talk; only a much longer silence means
+# that its hangups were lost.
+DEFAULT_STALE_AFTER = timedelta(hours=12)
+
+
+@dataclass(slots=True)
+class AssemblerStats:
+    """Counters for health checks and logs."""
+
+    events: int = 0  # messages fed
+    folded: int = 0  # messages that changed some call
+    bad_events: int = 0  # skipped: missing ids, garbage values
+    calls_emitted: int = 0
+    calls_updated: int = 0  # emitted again after a late event
+    untracked: int = 0  # linkedids that ended without being a call we track
+    late_cdrs: int = 0  # Cdr events for a call already emitted
+    orphan_cdrs: int = 0  # Cdr events for a channel not seen (yet)
+    stale_calls: int = 0  # finished by flush after no event for stale_after
+    last_error: str = ""
+
+
+class CallAssembler:
+    """Folds AMI messages into calls. One instance per PBX connection history; not thread-safe.
+
+    ``cdr_tz`` is the PBX's time zone (CDR times are local, without a zone);
+    ``received_at`` values must be timezone-aware.
+    """
+
+    def __init__(
+        self,
+        dialplan: PbxDialplan | None = None,
+        *,
+        cdr_tz: tzinfo = UTC,
+        cdr_grace: timedelta = DEFAULT_CDR_GRACE,
+        retention: timedelta = DEFAULT_RETENTION,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+    ) -> None:
+        self.dialplan = dialplan or PbxDialplan()
+        self.cdr_tz = cdr_tz
+        self.cdr_grace = cdr_grace
+        self.retention = retention
+        self.stale_after = stale_after
+        self.stats = AssemblerStats()
+        self.index = CallIndex()
+        self._closing: dict[str, CallState] = {}  # every channel hung up, grace running
+        self._emitted: dict[str, CallState] = {}  # in emission order, kept for retention
+
+    @property
+    def open_calls(self) -> int:
+        """Calls not emitted yet (for health checks)."""
+        return len(self.index.calls) - len(self._emitted)
+
+    def feed(self, msg: AmiMessage, received_at: datetime) -> list[AssembledCall]:
+        """Fold one message; return the calls it completed (or updated)."""
+        self.stats.events += 1
+        fold = FOLDS.get(msg.get(n.EVENT))
+        done: list[AssembledCall] = []
+        if fold is not None:
+            try:
+                call = fold(self, msg, received_at)
+            except AmiProtocolError as exc:
+                self.stats.bad_events += 1
+                self.stats.last_error = f"{msg.event}: {exc}"
+                call = None
+            if call is not None:
+                self.stats.folded += 1
+                call.last_event_at = received_at
+                self._track_completion(call, received_at, done)
+        if self._closing or self._emitted or self.index.orphans:
+            self._finish_due(received_at, done)
+        return done
+
+    def flush(self, now: datetime, *, force: bool = False) -> list[AssembledCall]:
+        """Calls finished by ``now``; the adapter calls this on a timer (say every second).
+
+        Besides the calls whose grace has passed, this finishes *stale* calls: channels
+        still up but no event for ``stale_after`` (their hangups were lost, e.g. while
+        the AMI link was down). With ``force`` every open call is finished now, with what
+        is known (it is taken to end at its last event).
+        """
+        done: list[AssembledCall] = []
+        for call in list(self.index.calls.values()):
+            if call.emitted_at is not None or call.linkedid in self._closing:
+                continue
+            stale = (call.last_event_at or call.started_at) + self.stale_after <= now
+            if stale:
+                self.stats.stale_calls += 1
+            if stale or force:
+                self._emit(call, now, done)
+        self._finish_due(now, done, force=force)
+        return done
+
+    def _finish_due(self, now: datetime, done: list[AssembledCall], *, force: bool = False) -> None:
+        for linkedid, call in list(self._closing.items()):
+            if force or (call.last_hangup_at or now) + self.cdr_grace <= now:
+                del self._closing[linkedid]
+                self._emit(call, now, done)
+        while self._emitted:
+            oldest = next(iter(self._emitted.values()))
+            if oldest.emitted_at is not None and oldest.emitted_at + self.retention > now:
+                break
+            del self._emitted[oldest.linkedid]
+            self.index.forget(oldest)
+        if self.index.orphans:
+            self.index.drop_stale_orphans(now, self.retention)
+
+    def _track_completion(self, call: CallState, at: datetime, done: list[AssembledCall]) -> None:
+        if call.live > 0:
+            self._closing.pop(call.linkedid, None)
+            if call.emitted_at is not None:  # a channel joined a finished call: reopen it
+                call.emitted_at = None
+                self._emitted.pop(call.linkedid, None)
+        elif call.emitted_at is not None:
+            self._emit(call, at, done)  # a late CDR: the call again, now with it
+        else:
+            self._closing[call.linkedid] = call
+
+    def _emit(self, call: CallState, at: datetime, done: list[AssembledCall]) -> None:
+        again = call.emitted_at is not None
+        call.emitted_at = at
+        self._emitted.pop(call.linkedid, None)
+        self._emitted[call.linkedid] = call  # (re)inserted last: retention counts from now
+        assembled = summarize_call(call, self.dialplan.pbx)
+        if assembled is None:
+            if not again:
+                self.stats.untracked += 1
+            return
+        if assembled == call.summary:
+            return  # a late event that changed nothing
+        call.summary = assembled
+        if again:
+            self.stats.calls_updated += 1
+        else:
+            self.stats.calls_emitted += 1
+        done.append(assembled)
+
+
+def assemble_calls(
+    events: Iterable[tuple[AmiMessage, datetime]],
+    dialplan: PbxDialplan | None = None,
+    *,
+    cdr_tz: tzinfo = UTC,
+    cdr_grace: timedelta = DEFAULT_CDR_GRACE,
+) -> list[AssembledCall]:
+    """Every call in a recorded stream, the latest version of each, in completion order.
+
+    Calls still open at the end are finished with what is known (``flush(force=True)``).
+    """
+    assembler = CallAssembler(dialplan, cdr_tz=cdr_tz, cdr_grace=cdr_grace)
+    calls: dict[str, AssembledCall] = {}
+    last: datetime | None = None
+    for msg, received_at in events:
+        last = received_at
+        for call in assembler.feed(msg, received_at):
+            calls.pop(call.linkedid, None)
+            calls[call.linkedid] = call
+    if last is not None:
+        for call in assembler.flush(last + cdr_grace, force=True):
+            calls.pop(call.linkedid, None)
+            calls[call.linkedid] = call
+    return list(calls.values())
