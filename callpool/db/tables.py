@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -244,10 +245,32 @@ class Call(Base):
     session_id: Mapped[str | None] = mapped_column(
         ForeignKey("sessions.id", ondelete="SET NULL"), index=True
     )
+    visitor_id: Mapped[str | None] = mapped_column(String(36))
     attribution: Mapped[str | None] = mapped_column(String(32))
     raw_cdrs: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class AmiEvent(Base):
+    """A raw AMI event as received, so calls can be rebuilt from what the PBX said.
+
+    ``seq`` is the journal's sequence number: replaying the journal writes nothing twice.
+    """
+
+    __tablename__ = "ami_events"
+    __table_args__ = (
+        UniqueConstraint("pbx", "seq", name="uq_ami_events_pbx_seq"),
+        Index("ix_ami_events_pbx_linkedid", "pbx", "linkedid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    frame: Mapped[str] = mapped_column(Text)
 
 
 class PoolCounter(Base):
