@@ -29,7 +29,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
 
-run: install
+run: install snippet
 	$(VENV)/bin/callpool serve
 
 lint: install
@@ -37,7 +37,8 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: install
+test: install snippet browser
+	cd web_snippet && npm test --silent && npm run --silent check
 	$(VENV)/bin/pytest -q
 
 clean:
