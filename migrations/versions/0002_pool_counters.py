@@ -28,7 +28,10 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["site_id"], ["sites.id"], name=op.f("fk_pool_counters_site_id_sites"), ondelete="CASCADE"
+            ["site_id"],
+            ["sites.id"],
+            name=op.f("fk_pool_counters_site_id_sites"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pool_counters")),
         sa.UniqueConstraint(
