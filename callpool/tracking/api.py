@@ -166,14 +166,14 @@ async def visit(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/v1/t/{site_key}/heartbeat")
 async def heartbeat(request: web.Request) -> web.StreamResponse:
-    await _site(request)
+    site = await _site(request)
     body = await _body(request, BEAT_FIELDS)
     session_id = _text(body, "session_id", 64, required=True)
     if not is_valid_id(session_id):
         raise ValidationError("session_id: is not a session id")
     assert session_id is not None
     _check_rate(request, _text(body, "visitor_id", 64))
-    ttl = await request.app[HEARTBEATS].beat(session_id, request.app[CLOCK]())
+    ttl = await request.app[HEARTBEATS].beat(site.id, session_id, request.app[CLOCK]())
     if ttl is None:
         raise NotFound("the session's lease has ended; send a new visit")
     return _cors(request, web.json_response({"ttl": int(ttl.total_seconds())}))
@@ -181,7 +181,7 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/v1/t/{site_key}/pageview")
 async def pageview(request: web.Request) -> web.StreamResponse:
-    await _site(request)
+    site = await _site(request)
     body = await _body(request, VIEW_FIELDS)
     session_id = _text(body, "session_id", 64, required=True)
     url = _text(body, "url", 2048, required=True)
@@ -190,7 +190,7 @@ async def pageview(request: web.Request) -> web.StreamResponse:
     assert session_id is not None and url is not None
     _check_rate(request, _text(body, "visitor_id", 64))
     if not await request.app[LEASES].page_view(
-        session_id, url, _text(body, "title", 255), request.app[CLOCK]()
+        site.id, session_id, url, _text(body, "title", 255), request.app[CLOCK]()
     ):
         raise NotFound("unknown session; send a new visit")
     return _cors(request, web.Response(status=204))

@@ -22,6 +22,7 @@ MAX_SLACK = timedelta(minutes=2)
 
 @dataclass(slots=True)
 class _Entry:
+    site_id: int
     lease_id: int | None
     hold: timedelta
     stored_expiry: datetime | None
@@ -33,11 +34,16 @@ class HeartbeatCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._max = max_entries
 
-    async def beat(self, session_id: str, now: datetime) -> timedelta | None:
-        """The lease's time to live after this heartbeat, or None when it is gone."""
+    async def beat(self, site_id: int, session_id: str, now: datetime) -> timedelta | None:
+        """The lease's time to live after this heartbeat, or None when it is gone.
+
+        A session is only found through its own site's key.
+        """
         entry = self._entries.get(session_id)
+        if entry is not None and entry.site_id != site_id:
+            return None
         if entry is None or (entry.stored_expiry is not None and entry.stored_expiry <= now):
-            entry = await self._load(session_id)
+            entry = await self._load(site_id, session_id)
             if entry is None:
                 self._entries.pop(session_id, None)
                 return None
@@ -56,14 +62,14 @@ class HeartbeatCache:
     def forget(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
 
-    async def _load(self, session_id: str) -> _Entry | None:
-        lease = await self._store.open_lease(session_id)
+    async def _load(self, site_id: int, session_id: str) -> _Entry | None:
+        lease = await self._store.open_lease(site_id, session_id)
         if lease is not None:
             lease_id, expiry, hold_seconds = lease
-            return _Entry(lease_id, timedelta(seconds=hold_seconds), expiry)
-        if await self._store.is_leaseless_session(session_id):
+            return _Entry(site_id, lease_id, timedelta(seconds=hold_seconds), expiry)
+        if await self._store.is_leaseless_session(site_id, session_id):
             # A session shown a static or the site's own number: nothing to keep alive.
-            return _Entry(None, timedelta(minutes=15), None)
+            return _Entry(site_id, None, timedelta(minutes=15), None)
         return None
 
     def _remember(self, session_id: str, entry: _Entry) -> None:

@@ -107,9 +107,12 @@ class SqlLeaseStore:
         async with connection(self._engine) as conn:
             return await release_expired(conn, now, campaign_id)
 
-    async def page_view(self, session_id: str, url: str, title: str | None, now: datetime) -> bool:
+    async def page_view(
+        self, site_id: int, session_id: str, url: str, title: str | None, now: datetime
+    ) -> bool:
         async with connection(self._engine) as conn:
-            found = await conn.scalar(select(Session.id).where(Session.id == session_id))
+            query = select(Session.id).where(Session.id == session_id, Session.site_id == site_id)
+            found = await conn.scalar(query)
             if found is None:
                 return False
             await conn.execute(
@@ -121,23 +124,29 @@ class SqlLeaseStore:
         async with connection(self._engine) as conn:
             await count(conn, site_id, campaign_id, kind, now)
 
-    async def open_lease(self, session_id: str) -> tuple[int, datetime, int] | None:
+    async def open_lease(self, site_id: int, session_id: str) -> tuple[int, datetime, int] | None:
         """(lease id, stored expiry, hold seconds) of a session's open lease."""
         from callpool.db.tables import Campaign
 
         query = (
             select(Lease.id, Lease.expires_at, Campaign.hold_seconds)
             .join(Campaign, Campaign.id == Lease.campaign_id)
-            .where(Lease.session_id == session_id, Lease.released_at.is_(None))
+            .where(
+                Lease.session_id == session_id,
+                Lease.released_at.is_(None),
+                Campaign.site_id == site_id,
+            )
         )
         async with connection(self._engine) as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else (row[0], row[1], row[2])
 
-    async def is_leaseless_session(self, session_id: str) -> bool:
-        """A session that exists and never had a lease (shown a static or own number)."""
+    async def is_leaseless_session(self, site_id: int, session_id: str) -> bool:
+        """A session of the site that never had a lease (shown a static or own number)."""
         had_lease = exists().where(Lease.session_id == Session.id)
-        query = select(Session.id).where(Session.id == session_id, ~had_lease)
+        query = select(Session.id).where(
+            Session.id == session_id, Session.site_id == site_id, ~had_lease
+        )
         async with connection(self._engine) as conn:
             return await conn.scalar(query) is not None
 

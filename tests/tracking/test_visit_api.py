@@ -366,3 +366,24 @@ async def test_snippet_is_served_with_the_sites_config(
     )
     assert again.status == 304
     assert (await client.get("/s/unknown.js")).status == 404
+
+
+async def test_another_sites_key_cannot_touch_a_session(
+    client: TestClient[Any, Any], catalog: Catalog, engine: AsyncEngine
+) -> None:
+    from callpool.catalog import SiteSpec
+    from callpool.db import catalog_store
+
+    other = await catalog_store.add_site(engine, SiteSpec(name="other"), "RU")
+    first = await visit(client, catalog.key)
+    body = {"session_id": first["session_id"]}
+    beat = await client.post(f"/api/v1/t/{other.public_key}/heartbeat", json=body)
+    assert beat.status == 404
+    view = await client.post(
+        f"/api/v1/t/{other.public_key}/pageview", json={**body, "url": "https://other.example/"}
+    )
+    assert view.status == 404
+    own = await client.post(
+        f"/api/v1/t/{catalog.key}/heartbeat", json={"session_id": first["session_id"]}
+    )
+    assert own.status == 200
