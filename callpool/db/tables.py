@@ -122,6 +122,9 @@ class TrackingNumber(Base):
     # A retiring number finishes its live lease, then is no longer handed out.
     retiring: Mapped[bool] = mapped_column(Boolean, default=False)
     last_released_at: Mapped[datetime | None]
+    # Expiry of the open lease, kept on the number row itself so that the pick's row lock
+    # re-checks it: a number leased by a concurrent visit is skipped, not picked twice.
+    leased_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

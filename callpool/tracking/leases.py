@@ -159,11 +159,15 @@ class SqlLeaseStore:
                 update(Lease)
                 .where(Lease.id == lease_id, Lease.released_at.is_(None), Lease.expires_at > now)
                 .values(expires_at=expires_at)
+                .returning(Lease.number_id)
             )
+            extended = result.first()
+            if extended is not None:
+                await _mark_number(conn, extended[0], expires_at)
             await conn.execute(
                 update(Session).where(Session.id == session_id).values(last_seen_at=now)
             )
-            return bool(result.rowcount)
+            return extended is not None
 
 
 async def _upsert_visitor(conn: AsyncConnection, req: VisitRequest, now: datetime) -> str:
@@ -257,6 +261,7 @@ async def _lease_for(
     )
     held = current.first()
     if held is not None:
+        await _mark_number(conn, held[0], expires)
         return await conn.scalar(
             select(TrackingNumber.e164).where(TrackingNumber.id == held[0])
         ), expires
@@ -310,6 +315,7 @@ def free_number_query(campaign_id: int, cooldown: timedelta, now: datetime) -> A
             TrackingNumber.retiring.is_(False),
             (TrackingNumber.last_released_at.is_(None))
             | (TrackingNumber.last_released_at <= cooled),
+            (TrackingNumber.leased_until.is_(None)) | (TrackingNumber.leased_until <= now),
             ~open_lease,
         )
         .order_by(
@@ -347,6 +353,15 @@ async def _insert_lease(
             leased_at=now,
             expires_at=expires,
         )
+    )
+    await _mark_number(conn, number_id, expires)
+
+
+async def _mark_number(conn: AsyncConnection, number_id: int, leased_until: datetime) -> None:
+    await conn.execute(
+        update(TrackingNumber)
+        .where(TrackingNumber.id == number_id)
+        .values(leased_until=leased_until)
     )
 
 
