@@ -5,11 +5,11 @@ for it (``Newchannel``, ``NewCallerid``, ``DialBegin``, ``Newstate``, ``DialEnd`
 ``BridgeEnter``/``BridgeLeave``, ``Hangup``, ``Cdr``), with the same header names and
 order as in ``tests/fixtures/ami/*.ami`` and the same dialplan shape:
 
-- inbound: ``Local/<DID>@from-pstn-XXXXXXXX;1/;2`` (customer side, party A is ``;2``)
-  dials ``Local/<agent>@agents-XXXXXXXX;1/;2``; answered, missed (caller gives up) or
+- inbound: ``Local/<DID>@from-pstn-<seq>;1/;2`` (customer side, party A is ``;2``)
+  dials ``Local/<agent>@agents-<seq>;1/;2``; answered, missed (caller gives up) or
   busy (two CDRs: ``Dial`` then ``Busy``);
-- callback: ``Local/<agent>@agent-phone-XXXXXXXX;1/;2`` dials
-  ``Local/<customer>@pstn-out-XXXXXXXX;1/;2`` from ``from-internal``.
+- callback: ``Local/<agent>@agent-phone-<seq>;1/;2`` dials
+  ``Local/<customer>@pstn-out-<seq>;1/;2`` from ``from-internal``.
 
 It leaves out the dialplan-class events (``Newexten``, ``VarSet``), ``DeviceStateChange``
 and ``QueueMemberStatus``; nothing in call assembly needs them. :func:`random_calls`

@@ -92,12 +92,16 @@ class SqlLeaseStore:
         if not req.track:
             return VisitResult(None, None, req.plan.number, None)
         visitor_id = await _upsert_visitor(conn, req, now)
-        session_id = await _continued_session(conn, req, visitor_id, now)
+        known_visitor = visitor_id == req.visitor_id
+        session_id = await _continued_session(conn, req, visitor_id, now) if known_visitor else None
+        known_session = session_id is not None
         if session_id is None:
             session_id = await _insert_session(conn, req, visitor_id, now)
         if req.plan.kind != "pool" or req.campaign is None:
             return VisitResult(visitor_id, session_id, req.plan.number, None)
-        number, expires = await _lease_for(conn, req.campaign, session_id, visitor_id, now)
+        number, expires = await _lease_for(
+            conn, req.campaign, session_id, visitor_id, now, known_session, known_visitor
+        )
         if number is None:
             await count(conn, req.site_id, req.campaign.id, "exhausted", now)
             return VisitResult(visitor_id, session_id, req.campaign.fallback_number, None, True)
@@ -250,22 +254,37 @@ async def _insert_session(
 
 
 async def _lease_for(
-    conn: AsyncConnection, campaign: CampaignConfig, session_id: str, visitor_id: str, now: datetime
+    conn: AsyncConnection,
+    campaign: CampaignConfig,
+    session_id: str,
+    visitor_id: str,
+    now: datetime,
+    known_session: bool,
+    known_visitor: bool,
 ) -> tuple[str | None, datetime | None]:
+    """The session's number: its own live lease, its visitor's, or a free one.
+
+    A session or visitor minted in this very visit has no lease yet, so those lookups are
+    skipped: a new visitor's visit goes straight to the pick.
+    """
     expires = now + campaign.hold
-    current = await conn.execute(
-        update(Lease)
-        .where(Lease.session_id == session_id, Lease.released_at.is_(None), Lease.expires_at > now)
-        .values(expires_at=expires)
-        .returning(Lease.number_id)
-    )
-    held = current.first()
+    held = None
+    if known_session:
+        current = await conn.execute(
+            update(Lease)
+            .where(
+                Lease.session_id == session_id, Lease.released_at.is_(None), Lease.expires_at > now
+            )
+            .values(expires_at=expires)
+            .returning(Lease.number_id)
+        )
+        held = current.first()
     if held is not None:
         await _mark_number(conn, held[0], expires)
         return await conn.scalar(
             select(TrackingNumber.e164).where(TrackingNumber.id == held[0])
         ), expires
-    kept = await _visitors_live_lease(conn, campaign.id, visitor_id, now)
+    kept = await _visitors_live_lease(conn, campaign.id, visitor_id, now) if known_visitor else None
     if kept is not None:
         lease_id, number_id, e164 = kept
         # The same visitor keeps the number: hand it from the old session to the new one.
