@@ -36,6 +36,14 @@ class PbxSettings(BaseModel):
     ping_interval: float = Field(default=20.0, gt=0)
     # Contexts that mark an inbound leg on a tracking number.
     inbound_contexts: tuple[str, ...] = ("from-pstn",)
+    # Contexts from which a dial is an agent calling out (outbound, or internal to an agent).
+    internal_contexts: tuple[str, ...] = ("from-internal",)
+    # Regular expressions with a named group ``ext``: channels that are an agent's.
+    agent_channel_patterns: tuple[str, ...] = (r"^Local/(?P<ext>\d+)@(?:agents|agent-phone)-",)
+    # Channels that are a caller's own device, never the PBX's inbound leg.
+    device_channel_patterns: tuple[str, ...] = (r"^Local/.+;1$",)
+    # The PBX's time zone: CDR times are local and carry no zone.
+    timezone: str = "UTC"
     # Master.csv written by cdr_csv, read to recover calls that ended while the link was down.
     cdr_csv_path: Path | None = None
 
@@ -56,6 +64,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     default_region: str = "RU"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One log line per HTTP request costs about a third of the heartbeat throughput.
+    access_log: bool = False
     # A bootstrap admin token, e.g. for the first `curl` against the admin API.
     admin_token: SecretStr | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=16 * 1024 * 1024)
@@ -65,9 +75,13 @@ class Settings(BaseSettings):
     visitor_rate_per_second: float = Field(default=2.0, gt=0)
     visitor_burst: int = Field(default=30, ge=1)
     scheduler_enabled: bool = True
+    # How often the snippet sends a heartbeat while its page is visible.
+    heartbeat_interval: int = Field(default=30, ge=5, le=300)
     ami_enabled: bool = False
     pbx: tuple[PbxSettings, ...] = ()
     journal_dir: Path = Path("./var/journal")
+    # Credit a known caller's earlier visit, not the stranger now leasing the number.
+    credit_repeat_callers: bool = True
 
     _toml_file: ClassVar[Path | None] = None
 
