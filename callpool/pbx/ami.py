@@ -67,6 +67,7 @@ log = logging.getLogger("callpool.ami")
 
 Headers = dict[str, str | list[str]]
 EventHandler = Callable[[Headers, float], Awaitable[None]]
+LoginHook = Callable[[], Awaitable[None]]
 State = Literal["connecting", "logged_in", "login_failed", "backoff", "closed"]
 
 
@@ -170,9 +171,14 @@ class _MaskSecret(logging.Filter):
 class AmiConnection:
     """One supervised AMI session. ``await start()`` in the running loop; ``await close()``."""
 
-    def __init__(self, config: AmiConfig, handler: EventHandler) -> None:
+    def __init__(
+        self, config: AmiConfig, handler: EventHandler, *, on_login: LoginHook | None = None
+    ) -> None:
         self.config = config
         self._handler = handler
+        # Run as a task after every successful login (e.g. to recover what the gap lost).
+        self._on_login = on_login
+        self._hooks: set[asyncio.Task[None]] = set()
         self._state: State = "closed"
         self._state_changed = asyncio.Event()
         self._last_error: str | None = None
@@ -214,6 +220,10 @@ class AmiConnection:
             self._supervisor.cancel()
             await asyncio.wait({self._supervisor}, timeout=1.0)
         await self._teardown()
+        for hook in list(self._hooks):
+            hook.cancel()
+        if self._hooks:
+            await asyncio.wait(self._hooks, timeout=1.0)
         if drain_timeout > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), drain_timeout)
@@ -338,6 +348,10 @@ class AmiConnection:
         self._connected_since = datetime.now(UTC)
         self._last_error = None
         self._set_state("logged_in", f"{cfg.host}:{cfg.port}")
+        if self._on_login is not None:
+            hook = asyncio.create_task(self._run_hook(self._on_login), name=f"ami-{cfg.name}-login")
+            self._hooks.add(hook)
+            hook.add_done_callback(self._hooks.discard)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), cfg.ping_interval)
@@ -347,6 +361,12 @@ class AmiConnection:
                 await self._action({"Action": "Ping"}, cfg.ping_timeout)
             except AmiError as exc:
                 raise AmiError(f"watchdog: {exc}") from None
+
+    async def _run_hook(self, hook: LoginHook) -> None:
+        try:
+            await hook()
+        except Exception:
+            log.exception("AMI %s: the login hook failed", self.config.name)
 
     async def _action(self, action: dict[str, str], within: float) -> list[Headers]:
         manager = self._manager

@@ -32,12 +32,14 @@ class CallIndex:
         self.calls: dict[str, CallState] = {}  # by linkedid
         self.by_uniqueid: dict[str, CallState] = {}
         self.orphans: dict[str, list[tuple[CdrRecord, datetime]]] = {}
+        self.seq = 0  # the adapter's sequence number of the event being folded
 
     def open(self, linkedid: str, uniqueid: str, at: datetime, *, saw_start: bool) -> CallState:
         """The call of ``linkedid``, created with ``uniqueid`` as its first channel if new."""
         call = self.calls.get(linkedid)
         if call is None:
             call = self.calls[linkedid] = CallState(linkedid, uniqueid, at, saw_start)
+            call.first_seq = self.seq
         return call
 
     def leg(self, msg: AmiMessage, at: datetime, *, prefix: str = "") -> tuple[CallState, Leg]:

@@ -114,6 +114,9 @@ class CallState:
     cdrs: list[CdrRecord] = field(default_factory=list)
     emitted_at: datetime | None = None
     summary: AssembledCall | None = None  # as last emitted
+    # The adapter's sequence number of the call's first event: its journal keeps every
+    # event from there on until the call is written and no longer held here.
+    first_seq: int = 0
 
     @property
     def is_waiting(self) -> bool:

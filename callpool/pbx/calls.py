@@ -35,7 +35,7 @@ event is skipped and counted in ``stats``; the assembler never raises on input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -78,6 +78,7 @@ class AssemblerStats:
     late_cdrs: int = 0  # Cdr events for a call already emitted
     orphan_cdrs: int = 0  # Cdr events for a channel not seen (yet)
     stale_calls: int = 0  # finished by flush after no event for stale_after
+    recovered_hangups: int = 0  # channels found gone after a reconnect
     last_error: str = ""
 
 
@@ -112,9 +113,21 @@ class CallAssembler:
         """Calls not emitted yet (for health checks)."""
         return len(self.index.calls) - len(self._emitted)
 
-    def feed(self, msg: AmiMessage, received_at: datetime) -> list[AssembledCall]:
-        """Fold one message; return the calls it completed (or updated)."""
+    def oldest_seq(self) -> int | None:
+        """The lowest ``seq`` of a call still held (open, or emitted within retention).
+
+        An adapter that journals events may drop everything before it once the calls
+        emitted so far are stored: replaying from there rebuilds every held call.
+        """
+        return min((call.first_seq for call in self.index.calls.values()), default=None)
+
+    def feed(self, msg: AmiMessage, received_at: datetime, seq: int = 0) -> list[AssembledCall]:
+        """Fold one message; return the calls it completed (or updated).
+
+        ``seq`` is the adapter's number for the message (e.g. its journal position).
+        """
         self.stats.events += 1
+        self.index.seq = seq
         fold = FOLDS.get(msg.get(n.EVENT))
         done: list[AssembledCall] = []
         if fold is not None:
@@ -150,6 +163,27 @@ class CallAssembler:
             if stale or force:
                 self._emit(call, now, done)
         self._finish_due(now, done, force=force)
+        return done
+
+    def hang_up_missing(self, live: Collection[str], at: datetime) -> list[AssembledCall]:
+        """After a reconnect: channels of open calls not in ``live`` (the Uniqueids the PBX
+        still has) ended while the link was down; hang them up ``at`` the moment it was lost.
+
+        Returns the calls this finishes at once (none: they wait out the CDR grace like any
+        other, and ``flush`` emits them).
+        """
+        done: list[AssembledCall] = []
+        for call in list(self.index.calls.values()):
+            if call.emitted_at is not None or call.live == 0:
+                continue
+            for leg in call.legs.values():
+                if leg.hung_up_at is None and leg.uniqueid not in live:
+                    if leg.uniqueid == call.caller_leg and call.answered_at is None:
+                        call.abandoned = call.abandoned or bool(call.ringing)
+                    call.hang_up(leg, max(at, leg.created_at))
+                    self.stats.recovered_hangups += 1
+            if call.live == 0:
+                self._track_completion(call, at, done)
         return done
 
     def _finish_due(self, now: datetime, done: list[AssembledCall], *, force: bool = False) -> None:

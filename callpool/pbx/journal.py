@@ -105,6 +105,16 @@ class Journal:
             self._wake.set()
         return self.last_seq
 
+    def skip_to(self, seq: int) -> None:
+        """Number the next record after ``seq`` (e.g. the database's highest for this PBX).
+
+        Guards against reusing numbers when the journal directory was lost or another
+        machine's listener wrote events meanwhile. Call it before appending anything.
+        """
+        if seq > self.last_seq:
+            self.last_seq = self._buffer_last_seq = seq
+            self.committed_seq = max(self.committed_seq, seq)
+
     def commit(self, seq: int) -> None:
         """Everything up to ``seq`` is in the database (persisted with the next flush)."""
         self.committed_seq = max(self.committed_seq, min(seq, self.last_seq))
