@@ -131,6 +131,8 @@ def _on_hangup(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
     call, leg = asm.index.leg(msg, at)
     if leg.uniqueid == call.caller_leg and call.answered_at is None and call.ringing:
         call.abandoned = True  # gone while still ringing, even without a HangupRequest
+    # A rung channel that hangs up rings no more, even if its DialEnd never arrived.
+    call.ringing.discard(leg.uniqueid)
     call.hang_up(leg, at)
     return call
 

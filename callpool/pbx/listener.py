@@ -388,6 +388,16 @@ class PbxListener:
         if ami is None or lost_at is None:
             return
         replies = await ami.send_action({"Action": "CoreShowChannels"})
+        if not replies or replies[0].get("Response") != "Success":
+            # Without the list we cannot tell a gone channel from a live one: leave them.
+            reason = replies[0].get("Message") if replies else "no answer"
+            log.warning(
+                "AMI %s: CoreShowChannels refused (%s); calls open across the gap end "
+                "when their events arrive or go stale (grant write=reporting)",
+                self.name,
+                reason,
+            )
+            return
         live = {str(r.get(n.UNIQUEID)) for r in replies if r.get(n.EVENT) == "CoreShowChannel"}
         at = datetime.fromtimestamp(lost_at, UTC)
         for call in self.assembler.hang_up_missing(live, at):

@@ -50,11 +50,29 @@ from callpool.pbx.sim_streams import (
     IdAllocator,
     TimedFrame,
     capture_passes,
+    frame_name,
 )
 
 log = logging.getLogger("callpool.ami.sim")
 
 _WRITE_HIGH_WATER = 256 * 1024
+
+
+def _event(name: str, action_id: str | None, *headers: tuple[str, str]) -> bytes:
+    lines = [f"Event: {name}"]
+    if action_id is not None:
+        lines.append(f"ActionID: {action_id}")
+    lines += [f"{key}: {value}" for key, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _frame_headers(frame: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in frame.decode("utf-8", "replace").split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if sep:
+            headers.setdefault(key, value)
+    return headers
 
 
 def _response(status: str, action_id: str | None, *headers: tuple[str, str]) -> bytes:
@@ -126,6 +144,8 @@ class AmiSimulator:
         self.failed_logins = 0
         self.pings = 0
         self.source_exhausted = False
+        # Channels created and not hung up in the frames sent, for CoreShowChannels.
+        self.live_channels: dict[str, dict[str, str]] = {}
 
     @classmethod
     def from_capture(cls, path: Path | str, *, loop: bool = False, **kwargs: Any) -> AmiSimulator:
@@ -277,12 +297,36 @@ class AmiSimulator:
             self.pings += 1
             stamp = ("Timestamp", f"{time.time():.6f}")
             return _response("Success", aid, ("Ping", "Pong"), stamp), False
-        if action == "coresettings":
-            version = ("AsteriskVersion", self.asterisk_version)
-            return _response("Success", aid, ("AMIversion", "11.0.0"), version), False
+        if action == "coresettings":  # the headers of Asterisk 22's answer, in its order
+            settings = [("AMIversion", "11.0.0"), ("AsteriskVersion", self.asterisk_version)]
+            settings += [("SystemName", ""), ("CoreMaxCalls", "0")]
+            settings += [("CoreMaxLoadAvg", "0.000000"), ("CoreRunUser", "")]
+            settings += [("CoreRunGroup", ""), ("CoreMaxFilehandles", "0")]
+            settings += [("CoreRealTimeEnabled", "No"), ("CoreCDRenabled", "Yes")]
+            settings += [("CoreHTTPenabled", "No")]
+            return _response("Success", aid, *settings), False
+        if action == "coreshowchannels":
+            return self._core_show_channels(aid), False
         if action == "logoff":
             return _response("Goodbye", aid, ("Message", "Thanks for all the fish.")), True
         return _response("Error", aid, ("Message", "Invalid/unknown command")), False
+
+    def _core_show_channels(self, aid: str | None) -> bytes:
+        """Asterisk's answer: a Success, one event per live channel, then a Complete."""
+        out = [
+            _response("Success", aid, ("EventList", "start"), ("Message", "Channels will follow"))
+        ]
+        for channel in self.live_channels.values():
+            out.append(_event("CoreShowChannel", aid, *channel.items()))
+        out.append(
+            _event(
+                "CoreShowChannelsComplete",
+                aid,
+                ("EventList", "Complete"),
+                ("ListItems", str(len(self.live_channels))),
+            )
+        )
+        return b"".join(out)
 
     async def _send(self, session: _Session, data: bytes) -> None:
         async with self._write_lock:  # never inside a frame cut by split_at
@@ -356,6 +400,16 @@ class AmiSimulator:
     def _advance(self, frame: bytes) -> None:
         self.frames_sent += 1
         self.bytes_sent += len(frame)
+        name = frame_name(frame)
+        if name in (b"Newchannel", b"Hangup"):
+            headers = _frame_headers(frame)
+            uniqueid = headers.get("Uniqueid", "")
+            if name == b"Hangup":
+                self.live_channels.pop(uniqueid, None)
+            else:
+                self.live_channels[uniqueid] = {
+                    key: headers.get(key, "") for key in ("Channel", "Uniqueid", "Linkedid")
+                }
 
     @staticmethod
     def _write_all(sessions: Iterable[_Session], data: bytes) -> None:

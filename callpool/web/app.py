@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from callpool.db.engine import create_engine
+from callpool.pbx.listener import PbxListener
 from callpool.settings import Settings
 from callpool.tracking import api as tracking_api
 from callpool.tracking import snippet
@@ -16,7 +17,7 @@ from callpool.tracking.heartbeats import HeartbeatCache
 from callpool.tracking.leases import SqlLeaseStore
 from callpool.web import admin_api, health
 from callpool.web.errors import error_middleware
-from callpool.web.keys import ENGINE, SETTINGS
+from callpool.web.keys import ENGINE, LISTENERS, SETTINGS
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings, *extra_contexts: CleanupCtx) -> web.Applicati
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_engine_ctx)
     app.cleanup_ctx.append(_tracking_ctx)
+    app.cleanup_ctx.append(_ami_ctx)
     app.cleanup_ctx.extend(extra_contexts)
     app.add_routes(health.routes)
     app.add_routes(admin_api.routes)
@@ -59,3 +61,26 @@ async def _tracking_ctx(app: web.Application) -> AsyncIterator[None]:
     if tracking_api.CLOCK not in app:
         app[tracking_api.CLOCK] = tracking_api.wall_clock
     yield
+
+
+async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One listener per configured PBX when ``ami_enabled`` (each waits for its lock)."""
+    settings = app[SETTINGS]
+    listeners: list[PbxListener] = []
+    if settings.ami_enabled:
+        listeners = [
+            PbxListener(
+                pbx,
+                app[ENGINE],
+                settings.journal_dir,
+                region=settings.default_region,
+                credit_repeat_callers=settings.credit_repeat_callers,
+            )
+            for pbx in settings.pbx
+        ]
+    app[LISTENERS] = tuple(listeners)
+    for listener in listeners:
+        await listener.start()
+    yield
+    for listener in listeners:
+        await listener.close()

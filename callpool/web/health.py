@@ -8,7 +8,7 @@ from sqlalchemy import text
 from callpool.db.engine import connection
 from callpool.db.migrate import head_revision
 from callpool.errors import StoreUnavailable
-from callpool.web.keys import ENGINE
+from callpool.web.keys import ENGINE, LISTENERS
 
 routes = web.RouteTableDef()
 
@@ -28,6 +28,13 @@ async def healthz(request: web.Request) -> web.Response:
         checks["database"] = {"ok": False, "error": "unreachable"}
     except Exception:
         checks["database"] = {"ok": False, "error": "not migrated"}
+    for listener in request.app.get(LISTENERS, ()):
+        state = listener.health()
+        # A standby process is healthy: another one holds the PBX's lock and listens.
+        state["ok"] = state["role"] == "standby" or (
+            state["ami"] == "logged_in" and state["database"] == "ok"
+        )
+        checks[f"ami:{listener.name}"] = state
     healthy = all(bool(check.get("ok")) for check in checks.values() if isinstance(check, dict))
     return web.json_response(
         {"status": "ok" if healthy else "unhealthy", "checks": checks},
