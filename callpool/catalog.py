@@ -57,6 +57,9 @@ class CampaignSpec(Spec):
     cooldown_seconds: int = Field(default=60, ge=0, le=86400)
     attribution_grace_seconds: int = Field(default=1800, ge=0, le=7 * 86400)
     fallback_number: str | None = None
+    # The site's own numbers the campaign replaces; empty means all of them. Each must be
+    # one of the site's own numbers: the store checks, as only it knows the site.
+    swap_numbers: tuple[str, ...] = ()
 
     @field_validator("timezone")
     @classmethod

@@ -61,11 +61,27 @@ async def add_campaign(engine: AsyncEngine, spec: CampaignSpec, region: str) -> 
             cooldown_seconds=spec.cooldown_seconds,
             attribution_grace_seconds=spec.attribution_grace_seconds,
             fallback_number=fallback,
+            swap_numbers=_swap_numbers(spec.swap_numbers, site, region),
             created_at=_now(),
         )
         session.add(campaign)
         await _flush(session, f"campaign {spec.name!r} already exists in site {spec.site!r}")
     return campaign
+
+
+def _swap_numbers(numbers: tuple[str, ...], site: Site, region: str) -> list[str]:
+    """The campaign's swap numbers as E.164, each one of the site's own numbers."""
+    try:
+        swap = normalize_numbers(numbers, region)
+    except InvalidPhoneNumber as exc:
+        raise InvalidPhoneNumber(f"swap_numbers: {exc}") from None
+    for number in swap:
+        if number not in site.own_numbers:
+            own = ", ".join(site.own_numbers) or "none"
+            raise ValidationError(
+                f"swap_numbers: {number} is not a number of site {site.name!r} (it has: {own})"
+            )
+    return list(swap)
 
 
 async def list_campaigns(engine: AsyncEngine, site: str | None = None) -> list[dict[str, Any]]:
@@ -238,6 +254,7 @@ def campaign_dict(campaign: Campaign) -> dict[str, Any]:
         "cooldown_seconds": campaign.cooldown_seconds,
         "attribution_grace_seconds": campaign.attribution_grace_seconds,
         "fallback_number": campaign.fallback_number,
+        "swap_numbers": campaign.swap_numbers,
     }
 
 

@@ -79,6 +79,8 @@ class Campaign(Base):
     cooldown_seconds: Mapped[int] = mapped_column(Integer, default=60)
     attribution_grace_seconds: Mapped[int] = mapped_column(Integer, default=1800)
     fallback_number: Mapped[str | None] = mapped_column(E164)
+    # The site's own numbers this campaign replaces (E.164); empty: all of them.
+    swap_numbers: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime]
 
 

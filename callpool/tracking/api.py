@@ -20,7 +20,7 @@ from callpool.tracking.directory import SiteDirectory
 from callpool.tracking.guard import RateLimiter, is_blocked_ip, is_bot
 from callpool.tracking.heartbeats import HeartbeatCache
 from callpool.tracking.leases import SqlLeaseStore, VisitRequest, is_valid_id
-from callpool.tracking.visits import SiteConfig, plan_visit
+from callpool.tracking.visits import SiteConfig, numbers_to_show, plan_visit
 from callpool.web.body import read_json_object
 from callpool.web.keys import SETTINGS
 
@@ -152,14 +152,17 @@ async def visit(request: web.Request) -> web.StreamResponse:
         ),
         now,
     )
-    shown = result.number
     ttl = int((result.expires_at - now).total_seconds()) if result.expires_at else None
     payload = {
         "visitor_id": result.visitor_id,
         "session_id": result.session_id,
         "ttl": ttl,
-        "heartbeat": 30,
-        "numbers": [{"original": own, "number": shown or own} for own in site.own_numbers],
+        "heartbeat": request.app[SETTINGS].heartbeat_interval,
+        # Every own number, those the campaign does not swap as themselves.
+        "numbers": [
+            {"original": own, "number": shown}
+            for own, shown in numbers_to_show(site, campaign, result.number)
+        ],
     }
     return _cors(request, web.json_response(payload))
 

@@ -86,6 +86,7 @@ class SiteDirectory:
                     hold=timedelta(seconds=c.hold_seconds),
                     cooldown=timedelta(seconds=c.cooldown_seconds),
                     fallback_number=c.fallback_number,
+                    swap_numbers=tuple(c.swap_numbers),
                 )
                 for c in campaigns
             ),

@@ -31,12 +31,14 @@ def load_snippet(path: Path = SNIPPET_PATH) -> str:
     return source
 
 
-def render_snippet(source: str, site: SiteConfig, api_base: str, version: str) -> str:
+def render_snippet(
+    source: str, site: SiteConfig, api_base: str, version: str, heartbeat: int
+) -> str:
     config = {
         "key": site.key,
         "api": f"{api_base}/api/v1/t/{site.key}",
         "numbers": list(site.own_numbers),
-        "heartbeat": 30,
+        "heartbeat": heartbeat,
         "consent": {"required": site.consent_required, "cookie": site.consent_cookie},
         "timeout": 1500,
         "v": version,
@@ -66,7 +68,9 @@ async def snippet(request: web.Request) -> web.StreamResponse:
             content_type="application/javascript",
         )
     source = request.app[SNIPPET_SOURCE]
-    etag_input = f"{hashlib.sha256(source.encode()).hexdigest()}{site!r}{api_base(request)}"
+    heartbeat = request.app[SETTINGS].heartbeat_interval
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    etag_input = f"{digest}{site!r}{api_base(request)}{heartbeat}"
     etag = hashlib.sha256(etag_input.encode()).hexdigest()[:32]
     headers = {
         "ETag": f'"{etag}"',
@@ -77,7 +81,7 @@ async def snippet(request: web.Request) -> web.StreamResponse:
     }
     if request.headers.get("If-None-Match") == f'"{etag}"':
         return web.Response(status=304, headers=headers)
-    body = render_snippet(source, site, api_base(request), etag[:8])
+    body = render_snippet(source, site, api_base(request), etag[:8], heartbeat)
     return web.Response(
         text=body, content_type="application/javascript", charset="utf-8", headers=headers
     )

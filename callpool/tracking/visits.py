@@ -24,6 +24,8 @@ class CampaignConfig:
     hold: timedelta
     cooldown: timedelta
     fallback_number: str | None
+    # The site's own numbers this campaign replaces; empty: all of them.
+    swap_numbers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,18 @@ def plan_visit(
     if campaign_id is None:
         return VisitPlan(kind="own")
     return VisitPlan(kind="pool", campaign_id=campaign_id, channel_id=channel_id)
+
+
+def numbers_to_show(
+    site: SiteConfig, campaign: CampaignConfig | None, number: str | None
+) -> list[tuple[str, str]]:
+    """Each of the site's own numbers and what to show for it: ``number`` for the numbers
+    the campaign swaps, the number itself for the rest (and for all without a ``number``)."""
+    swapped = campaign.swap_numbers if campaign is not None and campaign.swap_numbers else None
+    return [
+        (own, number if number and (swapped is None or own in swapped) else own)
+        for own in site.own_numbers
+    ]
 
 
 def is_new_source(source: VisitSource) -> bool:

@@ -116,6 +116,31 @@ async def make_site(engine: AsyncEngine, origin: str) -> Catalog:
     return Catalog(key=site.public_key, origin=origin, site_id=site.id, channels=channels)
 
 
+TWO_LINES_NAME = "e2e-two-lines"
+TWO_LINES_POOL = tuple(f"+749500000{i:02d}" for i in range(11, 14))
+
+
+async def make_two_line_site(engine: AsyncEngine, origin: str) -> str:
+    """A second site on ``origin`` with both numbers, whose campaign swaps only ``RU``.
+
+    ``RU`` is the sales line the ads are for; ``US`` stands for a service line that
+    must keep reaching the service desk. Returns the site's key.
+    """
+    site = await catalog_store.add_site(
+        engine,
+        SiteSpec(name=TWO_LINES_NAME, allowed_origins=(origin,), own_numbers=(RU, US)),
+        "RU",
+    )
+    await catalog_store.add_campaign(
+        engine,
+        CampaignSpec(site=TWO_LINES_NAME, name="sales", swap_numbers=("8 (495) 123-45-67",)),
+        "RU",
+    )
+    rows = [NumberSpec(number=n, site=TWO_LINES_NAME, campaign="sales") for n in TWO_LINES_POOL]
+    await catalog_store.import_numbers(engine, rows, "RU")
+    return site.public_key
+
+
 # ------------------------------------------------------------------ servers
 
 

@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     POOL,
     RU,
     STATIC,
+    TWO_LINES_POOL,
     US,
     CallpoolFactory,
     Catalog,
@@ -36,6 +37,7 @@ from tests.browser.conftest import (
     VisitorFactory,
     eventually,
     free_port,
+    make_two_line_site,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -349,6 +351,42 @@ async def test_static_channel_shows_its_number_without_a_lease(
     assert await count(db, Lease) == 0
 
 
+async def test_a_campaign_swapping_one_number_leaves_the_other_number_alone(
+    new_visitor: VisitorFactory, site_server: SiteServer, callpool: Server, db: AsyncEngine
+) -> None:
+    site_server.key = await make_two_line_site(db, site_server.origin)
+    v = await new_visitor()
+    await v.page.goto(site_server.page("index.html"))
+    shown = await ready(v.page)
+    number = shown[RU]
+    assert number in TWO_LINES_POOL
+    assert shown[US] == US
+    snap = await snapshot(v.page)
+
+    assert snap["hdr-tel"] == like(RU_TEXT, number)
+    assert snap["hrefs"]["hdr"] == f"tel:{number}"
+    assert snap["f-8sp"] == like("Moscow: 8 495 123 45 67", number)
+    assert snap["dc-text"] == intl(number)  # no number named: the one swapped
+    # The other line, in text, links and a data-callpool element naming it: as it was.
+    assert snap["f-two"] == f"Both: {like('8 (495) 123-45-67', number)}, (212) 555-0199."
+    assert snap["f-us-par"] == "New York: (212) 555-0199"
+    assert snap["f-us-dot"] == "New York: 212.555.0199"
+    assert snap["f-us-plus"] == "New York: +1 212-555-0199"
+    assert snap["hrefs"]["enc"] == "tel:+1%20212%20555%200199"
+    assert snap["tel-enc"] == "+1 212 555 0199"
+    assert snap["dc-phone"] == "8 800 000 00 00"
+    assert_untouched(snap)
+    state = await stored(v.page)
+    assert state is not None and state["n"] == [[RU, number], [US, US]]
+
+    await v.page.click("#to-page2")
+    await v.page.wait_for_url("**/page2.html")
+    assert await v.page.text_content("#p2-ru") == like("Офис: 8 (495) 123-45-67", number)
+    assert await v.page.text_content("#p2-us") == "US: 212-555-0199"
+    assert await v.page.get_attribute("#p2-tel", "href") == "tel:+12125550199"
+    assert v.errors == []
+
+
 # ------------------------------------------------------------------ 5. later content
 
 
@@ -512,6 +550,29 @@ async def test_page_views_and_heartbeats_reach_the_server(
     await eventually(lambda: _has_views(db, state["s"], 2))
     assert await page_views(db, state["s"]) == [(page1, TITLE), (page2, "callpool test page 2")]
     assert await leased_numbers(db, state["v"]) == [number]
+    assert v.errors == []
+
+
+async def test_heartbeats_follow_the_servers_interval(
+    new_visitor: VisitorFactory,
+    site_server: SiteServer,
+    start_callpool: CallpoolFactory,
+    catalog: Catalog,
+    db: AsyncEngine,
+) -> None:
+    cp = await start_callpool(heartbeat_interval=45)
+    site_server.script_base = cp.url
+    api = f"{cp.url}/api/v1/t/{catalog.key}"
+    v = await new_visitor()
+    await v.page.clock.install()
+    await first_visit(v.page, site_server.page("index.html"), db)
+    calls = api_paths(v.page, api)
+    await v.page.clock.run_for(44_000)
+    assert "heartbeat" not in calls  # the default 30 s would have sent one
+    async with v.page.expect_response(f"{api}/heartbeat") as beat:
+        await v.page.clock.run_for(1_000)
+    assert (await beat.value).status == 200
+    assert calls.count("heartbeat") == 1
     assert v.errors == []
 
 

@@ -22,7 +22,12 @@ class Catalog:
 
 
 async def make_catalog(
-    engine: AsyncEngine, pool_size: int = 3, hold: int = 900, cooldown: int = 60, **site: object
+    engine: AsyncEngine,
+    pool_size: int = 3,
+    hold: int = 900,
+    cooldown: int = 60,
+    swap_numbers: tuple[str, ...] = (),
+    **site: object,
 ) -> Catalog:
     spec = SiteSpec.model_validate(
         {"name": "shop", "allowed_origins": [ORIGIN], "own_numbers": [OWN_NUMBER], **site}
@@ -36,6 +41,7 @@ async def make_catalog(
             hold_seconds=hold,
             cooldown_seconds=cooldown,
             fallback_number=FALLBACK,
+            swap_numbers=swap_numbers,
         ),
         "RU",
     )

@@ -387,3 +387,68 @@ async def test_another_sites_key_cannot_touch_a_session(
         f"/api/v1/t/{catalog.key}/heartbeat", json={"session_id": first["session_id"]}
     )
     assert own.status == 200
+
+
+# ------------------------------------------------------------------ which numbers a campaign swaps
+
+SERVICE = "+74959876543"  # the site's second number: its service line
+
+
+def shown_all(payload: dict[str, Any]) -> dict[str, str]:
+    return {entry["original"]: entry["number"] for entry in payload["numbers"]}
+
+
+async def test_a_campaign_swaps_only_its_swap_numbers_and_returns_the_rest_as_they_are(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    catalog = await make_catalog(
+        engine,
+        pool_size=1,
+        own_numbers=[OWN_NUMBER, "8 (495) 987-65-43"],
+        swap_numbers=("8 495 123 45 67",),  # any format: stored as E.164
+    )
+    assert shown_all(await visit(client, catalog.key)) == {
+        OWN_NUMBER: catalog.pool[0],
+        SERVICE: SERVICE,
+    }
+    # A static channel's number and the exhaustion fallback replace the swap number only.
+    radio = await visit(client, catalog.key, url="https://shop.example/?utm_source=radio")
+    assert shown_all(radio) == {OWN_NUMBER: catalog.static_number, SERVICE: SERVICE}
+    assert shown_all(await visit(client, catalog.key)) == {OWN_NUMBER: FALLBACK, SERVICE: SERVICE}
+    bot = await client.post(
+        f"/api/v1/t/{catalog.key}/visit",
+        json={"url": "https://shop.example/"},
+        headers={"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"},
+    )
+    assert shown_all(await bot.json()) == {OWN_NUMBER: OWN_NUMBER, SERVICE: SERVICE}
+
+
+async def test_without_swap_numbers_a_campaign_swaps_every_site_number(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    catalog = await make_catalog(engine, own_numbers=[OWN_NUMBER, SERVICE])
+    payload = await visit(client, catalog.key)
+    number = payload["numbers"][0]["number"]
+    assert number in catalog.pool
+    assert shown_all(payload) == {OWN_NUMBER: number, SERVICE: number}
+
+
+async def test_heartbeat_interval_comes_from_the_settings(
+    aiohttp_client: Any, database_url: str, clock: Clock, engine: AsyncEngine
+) -> None:
+    catalog = await make_catalog(engine)
+    default = await _client(aiohttp_client, database_url, clock)
+    assert (await visit(default, catalog.key))["heartbeat"] == 30
+    default_js = await default.get(f"/s/{catalog.key}.js")
+    assert '"heartbeat":30,' in await default_js.text()
+
+    client = await _client(aiohttp_client, database_url, clock, heartbeat_interval=45)
+    assert (await visit(client, catalog.key))["heartbeat"] == 45
+    js = await client.get(f"/s/{catalog.key}.js")
+    assert '"heartbeat":45,' in await js.text()
+    # A browser holding the old snippet gets the new one, not a 304.
+    assert js.headers["ETag"] != default_js.headers["ETag"]
+    revalidated = await client.get(
+        f"/s/{catalog.key}.js", headers={"If-None-Match": default_js.headers["ETag"]}
+    )
+    assert revalidated.status == 200

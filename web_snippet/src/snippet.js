@@ -43,6 +43,8 @@ const guard = (f) => function () {
   } catch (e) { /* never throw into the page */ }
 };
 const norm = (n) => (parse(n) || {}).e164;
+// Heartbeat seconds from the config or /visit, kept within 5..300 (d if not a number).
+const secs = (v, d) => Math.min(Math.max(+v || d, 5), 300);
 
 // ---------------------------------------------------------------- storage
 function cookie(name) {
@@ -135,7 +137,9 @@ function dataEl(el) {
   let t = tpl.get(el);
   if (t == null) tpl.set(el, (t = el.textContent));
   const d = (el.getAttribute('data-callpool') || '').replace(/\D/g, '');
-  const o = origs.find((x) => d.length > 6 && (x.endsWith(d) || d.endsWith(parse(x).nsn))) || origs[0];
+  // No number named: the first one the visitor's campaign swaps, else the first.
+  const o = origs.find((x) => d.length > 6 && (x.endsWith(d) || d.endsWith(parse(x).nsn))) ||
+    origs.find((x) => cur[x] !== x) || origs[0];
   const n = cur[o];
   // The site's own number again: restore the element's original text.
   const v = n === o ? t : isPhoneText(t) ? formatLike(t, n) : intl(n);
@@ -261,8 +265,9 @@ async function visit() {
     S.x = ttl(j);
     lost = false;
     fails = 0;
-    if (j.heartbeat > 0 && j.heartbeat !== hb) {
-      hb = j.heartbeat;
+    const h = secs(j.heartbeat, hb);
+    if (h !== hb) {
+      hb = h;
       vis();
     }
     save();
@@ -356,7 +361,7 @@ guard(() => {
   origs.forEach((o) => {
     cur[o] = seen[o] = o;
   });
-  hb = cfg.heartbeat > 0 ? cfg.heartbeat : 30;
+  hb = secs(cfg.heartbeat, 30);
   const cs = cfg.consent || {};
   if (cs.required) consent = !!(cs.cookie && cookie(cs.cookie));
 

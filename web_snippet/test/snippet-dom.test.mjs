@@ -36,6 +36,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Loads html into jsdom, mocks the API with `routes` ({visit, heartbeat}:
  * [status, json] | function(body) → [status, json] | 'hang'), runs the snippet.
+ * Every setInterval delay is recorded in `intervals`; `fast: N` runs intervals N
+ * times faster (the snippet keeps heartbeats at 5 s or more).
  */
 function load(html, opts = {}) {
   const dom = new JSDOM(html, {
@@ -69,6 +71,12 @@ function load(html, opts = {}) {
       return true;
     };
   }
+  const intervals = [];
+  const setInterval = w.setInterval.bind(w);
+  w.setInterval = (f, ms) => {
+    intervals.push(ms);
+    return setInterval(f, ms / (opts.fast || 1));
+  };
   if (opts.storage) w.localStorage.setItem('_cpv', JSON.stringify(opts.storage));
   if (opts.cookie) w.document.cookie = opts.cookie;
   if (opts.before) opts.before(w);
@@ -77,7 +85,7 @@ function load(html, opts = {}) {
   const cfg = { ...CONFIG, ...(opts.config || {}) };
   w.eval(opts.noConfig ? CODE : CODE.replace(PLACEHOLDER, JSON.stringify(cfg)));
   const $ = (sel) => w.document.querySelector(sel);
-  return { w, d: w.document, $, calls, errors, text: (sel) => $(sel).textContent, close: () => w.close() };
+  return { w, d: w.document, $, calls, errors, intervals, text: (sel) => $(sel).textContent, close: () => w.close() };
 }
 
 // jsdom's Blob has no .text(); read it the old way.
@@ -294,7 +302,8 @@ test('heartbeat 404: lease gone → /visit again → numbers re-swapped from the
   const p = load(PAGE2, {
     url: 'https://shop.example/page2.html', referrer: 'https://shop.example/index.html',
     storage: lease(),
-    config: { heartbeat: 0.05 },
+    config: { heartbeat: 5 },
+    fast: 100,
     routes: {
       heartbeat: () => (++beats > 1 ? [404, null] : [200, { ttl: 900 }]),
       visit: [200, { ...VISIT_OK, session_id: 'ses-2', numbers: [{ original: RU, number: '+74950000009' }, { original: US, number: '+13105550999' }] }],
@@ -325,11 +334,74 @@ test('heartbeat 410 and the re-visit fails: back to the original numbers, lease 
   p.close();
 });
 
+test('heartbeat interval: the config\'s, then the server\'s from /visit, kept within 5..300 s', async () => {
+  for (const [config, server, expected] of [
+    [45, 60, [45e3, 60e3]],
+    [45, 45, [45e3]],
+    [45, 1, [45e3, 5e3]],
+    [45, 1e9, [45e3, 300e3]],
+    [45, 'soon', [45e3]],
+    [45, undefined, [45e3]],
+    [45, -30, [45e3, 5e3]],
+    [0.04, 30, [5e3, 30e3]],
+    [undefined, 30, [30e3]],
+    [1e12, 300, [300e3]],
+  ]) {
+    const p = load(PAGE1, { config: { heartbeat: config }, routes: { visit: [200, { ...VISIT_OK, heartbeat: server }] } });
+    await sleep(30);
+    assertSwapped(p);
+    assert.deepEqual(p.intervals, expected, `config ${config}, /visit ${server}`);
+    p.close();
+  }
+});
+
+test('numbers the campaign does not swap stay exactly as they are', async () => {
+  // The campaign swaps only the Moscow number; the server returns New York as itself.
+  const p = load(PAGE1, {
+    routes: { visit: [200, { ...VISIT_OK, numbers: [{ original: RU, number: RU_T }, { original: US, number: US }] }] },
+  });
+  const touched = new Set();
+  new p.w.MutationObserver((rs) => rs.forEach((r) => touched.add(r.target.nodeType === 1 ? r.target : r.target.parentNode)))
+    .observe(p.d.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  await sleep(30);
+  assert.equal(p.text('#hdr-tel'), '+7 (495) 000-00-01');
+  assert.equal(p.text('#f-8sp'), 'Moscow: 8 495 000 00 01');
+  assert.equal(p.text('#f-two'), 'Both: 8 (495) 000-00-01, (212) 555-0199.');
+  assert.equal(p.text('#dc-text'), '+7 495 000-00-01'); // no number named: the swapped one
+  for (const id of ['f-us-par', 'f-us-dot', 'f-us-plus', 'tel-enc', 'dc-phone']) {
+    assert.ok(![...touched].some((el) => el.closest(`#${id}`)), `#${id} was written to`);
+  }
+  assert.equal(p.text('#f-us-par'), 'New York: (212) 555-0199');
+  assert.equal(p.text('#f-us-dot'), 'New York: 212.555.0199');
+  assert.equal(p.text('#f-us-plus'), 'New York: +1 212-555-0199');
+  assert.equal(p.$('#tel-enc').getAttribute('href'), 'tel:+1%20212%20555%200199');
+  assert.equal(p.text('#dc-phone'), '8 800 000 00 00');
+  assertUntouched(p);
+  assert.deepEqual(stored(p.w).n, [[RU, RU_T], [US, US]]);
+  p.close();
+  // The other way round: only New York is swapped; Moscow stays, an unnamed
+  // data-callpool element shows the swapped New York number.
+  const q = load(PAGE1, {
+    routes: { visit: [200, { ...VISIT_OK, numbers: [{ original: RU, number: RU }, { original: US, number: US_T }] }] },
+  });
+  await sleep(30);
+  assert.equal(q.text('#hdr-tel'), '+7 (495) 123-45-67');
+  assert.equal(q.$('#hdr-tel').getAttribute('href'), 'tel:+74951234567');
+  assert.equal(q.text('#f-8sp'), 'Moscow: 8 495 123 45 67');
+  assert.equal(q.$('#tel-8').getAttribute('href'), 'tel:84951234567');
+  assert.equal(q.text('#f-two'), 'Both: 8 (495) 123-45-67, (310) 555-0123.');
+  assert.equal(q.text('#f-us-dot'), 'New York: 310.555.0123');
+  assert.equal(q.text('#dc-text'), '+1 310-555-0123');
+  assert.equal(q.text('#dc-phone'), '8 310 555 01 23');
+  assertUntouched(q);
+  q.close();
+});
+
 test('heartbeats only while visible; immediate heartbeat when visible again', async () => {
   let vis = 'visible';
   const p = load(PAGE2, {
     url: 'https://shop.example/page2.html', referrer: 'https://shop.example/index.html',
-    storage: lease(), config: { heartbeat: 0.04 },
+    storage: lease(), config: { heartbeat: 5 }, fast: 125,
     before: (w) => Object.defineProperty(w.document, 'visibilityState', { get: () => vis }),
   });
   const beats = () => p.calls.filter((c) => c.path === 'heartbeat').length;
