@@ -204,6 +204,12 @@ def campaign() -> None:
     help="How long after a lease ends a call is still credited to it.",
 )
 @click.option("--fallback-number", help="Shown when the pool is exhausted.")
+@click.option(
+    "--swap-number",
+    "swap_numbers",
+    multiple=True,
+    help="One of the site's own numbers this campaign replaces (repeat; default: all).",
+)
 @pass_context
 @clear_errors
 def campaign_add(
@@ -216,6 +222,7 @@ def campaign_add(
     cooldown_seconds: int,
     grace_seconds: int,
     fallback_number: str | None,
+    swap_numbers: tuple[str, ...],
 ) -> None:
     """Add a campaign to SITE_NAME."""
     spec = parse_spec(
@@ -229,6 +236,7 @@ def campaign_add(
             "cooldown_seconds": cooldown_seconds,
             "attribution_grace_seconds": grace_seconds,
             "fallback_number": fallback_number,
+            "swap_numbers": swap_numbers,
         },
     )
     run_with_engine(
@@ -477,6 +485,14 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(v) for v in value) or "-"
     return "-" if value is None else str(value)
+
+
+# The AMI commands live in cli_ami; registered before the __main__ guard so that
+# `python -m callpool.cli ami-sim` sees them too.
+from callpool.cli_ami import ami, ami_sim  # noqa: E402
+
+main.add_command(ami)
+main.add_command(ami_sim)
 
 
 if __name__ == "__main__":
