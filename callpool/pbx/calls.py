@@ -35,7 +35,7 @@ event is skipped and counted in ``stats``; the assembler never raises on input.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -165,22 +165,30 @@ class CallAssembler:
         self._finish_due(now, done, force=force)
         return done
 
-    def hang_up_missing(self, live: Collection[str], at: datetime) -> list[AssembledCall]:
+    def hang_up_missing(
+        self,
+        live: Collection[str],
+        at: datetime,
+        ended: Mapping[str, datetime] | None = None,
+    ) -> list[AssembledCall]:
         """After a reconnect: channels of open calls not in ``live`` (the Uniqueids the PBX
-        still has) ended while the link was down; hang them up ``at`` the moment it was lost.
+        still has) ended while the link was down. They are hung up when the call's CDRs
+        say it ended (``ended``, by linkedid, e.g. from Master.csv), else ``at``, the moment
+        the link was lost.
 
-        Returns the calls this finishes at once (none: they wait out the CDR grace like any
-        other, and ``flush`` emits them).
+        Returns the calls this finishes at once (usually none: they wait out the CDR grace
+        like any other, and ``flush`` emits them).
         """
         done: list[AssembledCall] = []
         for call in list(self.index.calls.values()):
             if call.emitted_at is not None or call.live == 0:
                 continue
+            when = (ended or {}).get(call.linkedid, at)
             for leg in call.legs.values():
                 if leg.hung_up_at is None and leg.uniqueid not in live:
                     if leg.uniqueid == call.caller_leg and call.answered_at is None:
                         call.abandoned = call.abandoned or bool(call.ringing)
-                    call.hang_up(leg, max(at, leg.created_at))
+                    call.hang_up(leg, max(when, leg.created_at))
                     self.stats.recovered_hangups += 1
             if call.live == 0:
                 self._track_completion(call, at, done)

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,13 +41,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import connection
-from callpool.db.tables import AmiEvent
+from callpool.db.tables import AmiEvent, Call
 from callpool.errors import StoreUnavailable
 from callpool.pbx import names as n
 from callpool.pbx.ami import AmiConfig, AmiConnection, AmiHealth, Headers
 from callpool.pbx.call_state import AssembledCall
 from callpool.pbx.call_store import RawEvent, SqlCallStore
 from callpool.pbx.calls import CallAssembler
+from callpool.pbx.cdr import CdrRecord
+from callpool.pbx.cdr_csv import calls_from_cdrs, read_master_csv
 from callpool.pbx.dialplan import PbxDialplan
 from callpool.pbx.events import AmiMessage
 from callpool.pbx.folds import FOLDS
@@ -74,7 +76,8 @@ class ListenerStats:
     rejected: int = 0  # rows the database refused for good (logged, dropped)
     write_failures: int = 0  # writes that failed and will be retried
     recovered_hangups: int = 0  # channels found gone after a reconnect
-    recovered_cdrs: int = 0  # Master.csv rows fed after a reconnect
+    recovered_cdrs: int = 0  # Master.csv rows read after a reconnect
+    recovered_calls: int = 0  # calls seen only in Master.csv, stored from it
     database: str = "ok"  # or "unavailable"
     last_write_error: str | None = None
 
@@ -380,13 +383,50 @@ class PbxListener:
         if self._logins == 1 and self.stats.replayed == 0:
             return  # a fresh start: nothing was missed that we could know of
         lost_at = self._last_received
-        await self._recover_hangups(lost_at)
-
-    async def _recover_hangups(self, lost_at: float | None) -> None:
-        """Hang up the channels of open calls that Asterisk no longer has."""
-        ami = self._ami
-        if ami is None or lost_at is None:
+        if lost_at is None:
             return
+        since = datetime.fromtimestamp(lost_at, UTC)
+        cdrs = await self._read_cdr_csv(since)
+        ended: dict[str, datetime] = {}
+        for cdr in cdrs:
+            if cdr.linkedid:
+                ended[cdr.linkedid] = max(cdr.end, ended.get(cdr.linkedid, cdr.end))
+        still_up = await self._recover_hangups(since, ended)
+        # A call with a channel still up is not over, whatever its rows so far say.
+        await self._recover_unseen_calls(tuple(c for c in cdrs if c.linkedid not in still_up))
+        self._wake.set()
+
+    async def _read_cdr_csv(self, since: datetime) -> tuple[CdrRecord, ...]:
+        """The Master.csv rows of calls that ended since the link was lost (if configured)."""
+        path = self.pbx.cdr_csv_path
+        if path is None:
+            return ()
+        try:
+            batch = await asyncio.to_thread(
+                read_master_csv, path, since - timedelta(seconds=2), datetime.now(UTC), self._tz
+            )
+        except OSError as exc:
+            log.warning("AMI %s: cannot read %s: %s", self.name, path, _brief(exc))
+            return ()
+        if batch.bad_rows:
+            first = batch.bad_rows[0]
+            log.warning(
+                "AMI %s: skipped %d unusable rows of %s (line %d: %s)",
+                self.name,
+                len(batch.bad_rows),
+                path,
+                first.line,
+                first.reason,
+            )
+        self.stats.recovered_cdrs += len(batch.cdrs)
+        return batch.cdrs
+
+    async def _recover_hangups(self, lost_at: datetime, ended: dict[str, datetime]) -> set[str]:
+        """Hang up the channels of open calls that Asterisk no longer has; the linkedids
+        of the calls it still has up."""
+        ami = self._ami
+        if ami is None:
+            return set()
         replies = await ami.send_action({"Action": "CoreShowChannels"})
         if not replies or replies[0].get("Response") != "Success":
             # Without the list we cannot tell a gone channel from a live one: leave them.
@@ -397,16 +437,53 @@ class PbxListener:
                 self.name,
                 reason,
             )
-            return
-        live = {str(r.get(n.UNIQUEID)) for r in replies if r.get(n.EVENT) == "CoreShowChannel"}
-        at = datetime.fromtimestamp(lost_at, UTC)
-        for call in self.assembler.hang_up_missing(live, at):
+            return set(ended)  # unknown: recover nothing from Master.csv either
+        channels = [r for r in replies if r.get(n.EVENT) == "CoreShowChannel"]
+        live = {str(r.get(n.UNIQUEID)) for r in channels}
+        before = self.assembler.stats.recovered_hangups
+        for call in self.assembler.hang_up_missing(live, lost_at, ended):
             self._calls[call.linkedid] = call
-        gone = self.assembler.stats.recovered_hangups - self.stats.recovered_hangups
-        self.stats.recovered_hangups = self.assembler.stats.recovered_hangups
+        gone = self.assembler.stats.recovered_hangups - before
+        self.stats.recovered_hangups += gone
         if gone:
             log.info("AMI %s: %d channels ended while the link was down", self.name, gone)
-        self._wake.set()
+        return {str(r.get(n.LINKEDID)) for r in channels}
+
+    async def _recover_unseen_calls(self, cdrs: tuple[CdrRecord, ...]) -> None:
+        """Calls that began and ended inside the gap: built from their CDRs, stored if new."""
+        held = self.assembler.index.calls
+        unseen = [cdr for cdr in cdrs if cdr.linkedid and cdr.linkedid not in held]
+        if not unseen:
+            return
+        found = calls_from_cdrs(unseen, dialplan_for(self.pbx))
+        linkedids = [call.linkedid for call in found.calls]
+        try:
+            async with connection(self._engine) as conn:
+                stored = set(
+                    (
+                        await conn.scalars(
+                            select(Call.linkedid).where(
+                                Call.pbx == self.name, Call.linkedid.in_(linkedids)
+                            )
+                        )
+                    ).all()
+                )
+        except Exception as exc:
+            log.warning(
+                "AMI %s: cannot check recovered calls against the database (%s); "
+                "not recovering them now",
+                self.name,
+                _brief(exc),
+            )
+            return
+        new = [call for call in found.calls if call.linkedid not in stored]
+        for call in new:
+            self._calls.setdefault(call.linkedid, call)
+        self.stats.recovered_calls += len(new)
+        if new:
+            log.info(
+                "AMI %s: recovered %d calls from %s", self.name, len(new), self.pbx.cdr_csv_path
+            )
 
 
 def _brief(exc: BaseException) -> str:

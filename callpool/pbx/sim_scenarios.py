@@ -257,6 +257,8 @@ def _inbound(call: SimCall, ids: IdAllocator, start: datetime) -> list[TimedFram
     setup += [_newstate(ag1), _newstate(in1)]
     if call.kind == "missed":
         missed = [
+            # The caller gives up: Asterisk first asks the inbound leg to hang up.
+            _frame("HangupRequest", [*replace(in2, state=4).headers(), ("Cause", "19")]),
             _dial("DialEnd", in2, ag1, ("DialStatus", "CANCEL")),
             _hangup(ag1, 19),
             _hangup(in1, 19),

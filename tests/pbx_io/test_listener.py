@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +16,9 @@ from callpool.db.tables import AmiEvent
 from callpool.pbx.calls import assemble_calls
 from callpool.pbx.sim import AmiSimulator
 from callpool.pbx.sim_streams import load_capture as capture_frames
+from callpool.settings import load_settings
+from callpool.web.app import create_app
+from callpool.web.keys import LISTENERS
 from tests.pbx.captures import ALL_CAPTURES, FIXTURES, load_capture
 from tests.pbx_io.listening import (
     finish,
@@ -68,3 +73,33 @@ async def test_every_capture_through_the_listener(
     async with connection(engine) as conn:
         kept = await conn.scalar(select(func.count()).select_from(AmiEvent))
     assert kept == listener.stats.journalled < len(frames)
+
+
+async def test_serve_runs_the_listener_and_healthz_shows_it(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    frames = capture_frames(FIXTURES / "callback.ami")
+    async with AmiSimulator(frames, fully_booted=False) as sim:
+        pbx = {"name": "pbx-test", "port": sim.port, "username": "callpool", "secret": "secret"}
+        settings = load_settings(
+            database_url=database_url,
+            ami_enabled=True,
+            pbx=(pbx,),
+            journal_dir=tmp_path / "journal",
+            scheduler_enabled=False,
+        )
+        client = await aiohttp_client(create_app(settings))
+        (listener,) = client.app[LISTENERS]
+        await wait_until(lambda: listener.stats.events >= len(frames))
+        body = await (await client.get("/healthz")).json()
+        state = body["checks"]["ami:pbx-test"]
+        assert body["status"] == "ok"
+        assert state["ok"] and state["role"] == "listening" and state["ami"] == "logged_in"
+        assert state["events"] == len(frames) and state["database"] == "ok"
+        assert "secret" not in json.dumps(body)
+        await sim.refuse_connections()
+        await sim.close_sessions()
+        await wait_until(lambda: listener.health()["ami"] != "logged_in")
+        resp = await client.get("/healthz")
+        assert resp.status == 503
+        assert (await resp.json())["checks"]["ami:pbx-test"]["ok"] is False

@@ -7,6 +7,7 @@ and checks that the calls finally stored are exactly the capture's, once each.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import signal
@@ -14,9 +15,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,12 +30,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callpool.db.engine import connection, create_engine
 from callpool.db.tables import Call
 from callpool.pbx.calls import assemble_calls
+from callpool.pbx.events import FrameSplitter
 from callpool.pbx.listener import MATTERS
 from callpool.pbx.sim import AmiSimulator
-from callpool.pbx.sim_streams import frame_name
+from callpool.pbx.sim_scenarios import SimCall, call_frames
+from callpool.pbx.sim_streams import IdAllocator, frame_name
 from callpool.pbx.sim_streams import load_capture as capture_frames
 from tests.pbx.captures import FIXTURES, load_capture
-from tests.pbx_io.listening import finish, make_listener, running, shape, stored_calls, wait_until
+from tests.pbx_io.listening import (
+    finish,
+    make_listener,
+    pbx_for,
+    running,
+    shape,
+    stored_calls,
+    wait_until,
+)
 from tests.tcp_proxy import TcpProxy
 
 CAPTURE = "mixed-02"  # several overlapping calls: some are open at every cut
@@ -237,3 +250,83 @@ async def test_the_ami_link_drops_mid_event_and_comes_back(
     if lost == b"Hangup":  # Asterisk no longer listed that channel after the reconnect
         assert listener.stats.recovered_hangups >= 1
     assert {shape(row) for row in stored.values()} == expected()
+
+
+# The Cdr event's headers in Master.csv's column order (the captures' README).
+CDR_KEYS = (
+    "AccountCode", "Source", "Destination", "DestinationContext", "CallerID", "Channel",
+    "DestinationChannel", "LastApplication", "LastData", "StartTime", "AnswerTime", "EndTime",
+    "Duration", "BillableSeconds", "Disposition", "AMAFlags", "UniqueID", "UserField",
+)  # fmt: skip
+
+
+def _master_csv_rows(frames: list[bytes]) -> list[list[str]]:
+    """What Asterisk's cdr_csv writes for these frames: each Cdr event's values, then
+    peeraccount, the linkedid of its channel and a sequence number."""
+    linkedids: dict[str, str] = {}
+    rows: list[list[str]] = []
+    for frame in frames:
+        headers = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
+        if headers["Event"] == "Newchannel":
+            linkedids[headers["Uniqueid"]] = headers["Linkedid"]
+        elif headers["Event"] == "Cdr":
+            values = [headers.get(key, "") for key in CDR_KEYS]
+            rows.append([*values, "", linkedids[headers["UniqueID"]], str(len(rows))])
+    return rows
+
+
+async def test_calls_during_a_link_outage_come_back_from_master_csv(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The link is down while one call ends and two more begin and end. After the
+    reconnect, CoreShowChannels and Master.csv give back all three, with their times."""
+    ids = IdAllocator(epoch=int(time.time()))
+    start = datetime.now(UTC).replace(tzinfo=None)
+    spanning = call_frames(SimCall("answered", "79161110001", ring=0.5, talk=2.0), ids, start)
+    inside = [
+        *call_frames(SimCall("missed", "79162220004", did="74950000002", ring=1.0), ids, start),
+        *call_frames(SimCall("busy", "79163330006", did="74950000005", ring=0.5), ids, start),
+    ]
+    answered_at = next(i for i, f in enumerate(spanning) if frame_name(f.frame) == b"BridgeEnter")
+    before, during = (
+        [f.frame for f in spanning[: answered_at + 2]],
+        [
+            *(f.frame for f in spanning[answered_at + 2 :]),
+            *(f.frame for f in inside),
+        ],
+    )
+    master = tmp_path / "Master.csv"
+    master.write_text("")
+    async with AmiSimulator(fully_booted=False) as sim:
+        listener = make_listener(
+            engine, tmp_path, sim.port, pbx=pbx_for(sim.port, cdr_csv_path=master)
+        )
+        async with running(listener):
+            await wait_until(lambda: sim.listening_sessions == 1)
+            sim.feed(before)
+            await wait_until(lambda: listener.stats.events >= len(before))
+            await sim.refuse_connections()
+            await sim.close_sessions()
+            sim.pause_without_listeners = False  # the PBX goes on without us
+            sim.feed(during)
+            await wait_until(lambda: sim.frames_sent >= len(before) + len(during))
+            with master.open("w", newline="") as fh:
+                csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(_master_csv_rows(before + during))
+            # Every CDR ended before the link is back (Master.csv has whole seconds).
+            await asyncio.sleep(
+                max(0.0, (start - datetime.now(UTC).replace(tzinfo=None)).total_seconds() + 4.2)
+            )
+            await sim.accept_connections()
+            await wait_until(lambda: listener._logins >= 2, within=10)
+            await wait_until(lambda: listener.stats.recovered_calls >= 2, within=10)
+            await finish(listener)
+            stored = await stored_calls(engine)
+    assert listener.stats.recovered_hangups >= 1
+    frames = before + during
+    received = [(msg, datetime.now(UTC)) for msg in FrameSplitter().feed(b"".join(frames))]
+    want = {shape(call) for call in assemble_calls(received)}  # type: ignore[arg-type]
+    assert {shape(row) for row in stored.values()} == want
+    # Times come from the CDRs: within a second of what Asterisk accounted.
+    by_caller = {row["caller_number"]: row for row in stored.values()}
+    assert abs(by_caller["+79161110001"]["talk_seconds"] - 2) <= 1
+    assert by_caller["+79162220004"]["talk_seconds"] == 0
