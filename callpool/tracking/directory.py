@@ -1,11 +1,19 @@
 """Loads a site's configuration by its public key, cached for a few seconds.
 
 The visit API reads it on every request; the catalog changes rarely, so a short cache
-takes the catalog queries off the hot path. Changes show within ``ttl`` seconds.
+takes the catalog queries off the hot path. Changes show within ``ttl`` seconds (plus the
+time one reload takes).
+
+One load runs at a time per key (single flight): requests for a key that is not cached
+yet all wait for the same load, and once an entry is older than ``ttl`` one reload starts
+in the background while requests go on being answered from the old entry. A reload that
+fails keeps the old entry, and the next request tries again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from datetime import timedelta
 
@@ -19,27 +27,64 @@ from callpool.tracking.classify import ChannelRule
 from callpool.tracking.guard import parse_networks
 from callpool.tracking.visits import CampaignConfig, SiteConfig
 
+log = logging.getLogger("callpool.tracking")
+
+MAX_ENTRIES = 10_000
+
 
 class SiteDirectory:
     def __init__(self, engine: AsyncEngine, ttl: float = 10.0) -> None:
         self._engine = engine
         self._ttl = ttl
+        # key -> (monotonic time it goes stale, the site or None for an unknown key)
         self._cache: dict[str, tuple[float, SiteConfig | None]] = {}
+        # The one load in flight per key; kept here until it is done.
+        self._loads: dict[str, asyncio.Task[SiteConfig | None]] = {}
+        # Bumped by invalidate(): a load started before it does not fill the cache.
+        self._generation = 0
 
     async def get(self, key: str) -> SiteConfig:
-        now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is None or cached[0] < now:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            cached = (now + self._ttl, await self._load(key))
-            self._cache[key] = cached
-        if cached[1] is None:
+        if cached is None:
+            # Nothing to serve meanwhile: wait for the (shared) load. A request that
+            # goes away does not cancel the load the others wait for.
+            config = await asyncio.shield(self._start_load(key))
+        else:
+            stale_at, config = cached
+            if stale_at < time.monotonic():
+                self._start_load(key)
+        if config is None:
             raise NotFound("unknown site key")
-        return cached[1]
+        return config
 
     def invalidate(self) -> None:
         self._cache.clear()
+        self._generation += 1
+
+    def _start_load(self, key: str) -> asyncio.Task[SiteConfig | None]:
+        """The load of ``key`` in flight, started if there is none."""
+        task = self._loads.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load_into_cache(key))
+            self._loads[key] = task
+            task.add_done_callback(lambda done: self._load_done(key, done))
+        return task
+
+    async def _load_into_cache(self, key: str) -> SiteConfig | None:
+        generation = self._generation
+        config = await self._load(key)
+        if generation == self._generation:
+            if len(self._cache) >= MAX_ENTRIES and key not in self._cache:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + self._ttl, config)
+        return config
+
+    def _load_done(self, key: str, task: asyncio.Task[SiteConfig | None]) -> None:
+        if self._loads.get(key) is task:
+            del self._loads[key]
+        if not task.cancelled() and task.exception() is not None and key in self._cache:
+            # A background reload: nobody awaits it, the stale entry stays in use.
+            log.warning("site reload failed, serving the cached entry: %r", task.exception())
 
     async def _load(self, key: str) -> SiteConfig | None:
         if not key or len(key) > 64:
@@ -57,12 +102,15 @@ class SiteDirectory:
             channels = (
                 await conn.execute(select(Channel).where(Channel.campaign_id.in_(campaign_ids)))
             ).all()
+            # From the static channels to their numbers (a few rows), not through the
+            # campaign's whole pool.
             statics = (
                 await conn.execute(
                     select(TrackingNumber.channel_id, TrackingNumber.e164)
+                    .join(Channel, Channel.id == TrackingNumber.channel_id)
                     .where(
-                        TrackingNumber.campaign_id.in_(campaign_ids),
-                        TrackingNumber.channel_id.is_not(None),
+                        Channel.campaign_id.in_(campaign_ids),
+                        Channel.kind == "static",
                         TrackingNumber.active.is_(True),
                     )
                     .order_by(TrackingNumber.id)

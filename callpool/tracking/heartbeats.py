@@ -15,9 +15,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from callpool.tracking.leases import SqlLeaseStore
+from callpool.tracking.leases import SessionLease, SqlLeaseStore
 
 MAX_SLACK = timedelta(minutes=2)
+# The time to live answered for a session without a lease.
+LEASELESS_HOLD = timedelta(minutes=15)
+
+
+def renewed_expiry(stored: datetime, hold: timedelta, now: datetime) -> datetime | None:
+    """The expiry to store after a heartbeat at ``now``; None when ``stored`` will do."""
+    if stored >= now + hold:
+        return None
+    return now + hold + min(MAX_SLACK, hold / 4)
 
 
 @dataclass(slots=True)
@@ -26,6 +35,13 @@ class _Entry:
     lease_id: int | None
     hold: timedelta
     stored_expiry: datetime | None
+
+
+def _entry(site_id: int, found: SessionLease) -> _Entry:
+    if found.lease_id is None or found.hold_seconds is None:
+        # A session shown a static or the site's own number: nothing to keep alive.
+        return _Entry(site_id, None, LEASELESS_HOLD, None)
+    return _Entry(site_id, found.lease_id, timedelta(seconds=found.hold_seconds), found.expires_at)
 
 
 class HeartbeatCache:
@@ -37,40 +53,31 @@ class HeartbeatCache:
     async def beat(self, site_id: int, session_id: str, now: datetime) -> timedelta | None:
         """The lease's time to live after this heartbeat, or None when it is gone.
 
-        A session is only found through its own site's key.
+        A session is only found through its own site's key. A miss (first heartbeat in
+        this process, or a stored expiry already past) looks the lease up and extends it
+        in one transaction.
         """
         entry = self._entries.get(session_id)
         if entry is not None and entry.site_id != site_id:
             return None
         if entry is None or (entry.stored_expiry is not None and entry.stored_expiry <= now):
-            entry = await self._load(site_id, session_id)
-            if entry is None:
+            found = await self._store.renew_session_lease(site_id, session_id, now, renewed_expiry)
+            if found is None:
                 self._entries.pop(session_id, None)
                 return None
-        if entry.lease_id is None or entry.stored_expiry is None:
-            return entry.hold
-        if entry.stored_expiry < now + entry.hold:
-            slack = min(MAX_SLACK, entry.hold / 4)
-            new_expiry = now + entry.hold + slack
-            if not await self._store.extend_lease(entry.lease_id, session_id, new_expiry, now):
-                self._entries.pop(session_id, None)
-                return None
-            entry.stored_expiry = new_expiry
+            entry = _entry(site_id, found)
+        elif entry.lease_id is not None and entry.stored_expiry is not None:
+            new_expiry = renewed_expiry(entry.stored_expiry, entry.hold, now)
+            if new_expiry is not None:
+                if not await self._store.extend_lease(entry.lease_id, session_id, new_expiry, now):
+                    self._entries.pop(session_id, None)
+                    return None
+                entry.stored_expiry = new_expiry
         self._remember(session_id, entry)
         return entry.hold
 
     def forget(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
-
-    async def _load(self, site_id: int, session_id: str) -> _Entry | None:
-        lease = await self._store.open_lease(site_id, session_id)
-        if lease is not None:
-            lease_id, expiry, hold_seconds = lease
-            return _Entry(site_id, lease_id, timedelta(seconds=hold_seconds), expiry)
-        if await self._store.is_leaseless_session(site_id, session_id):
-            # A session shown a static or the site's own number: nothing to keep alive.
-            return _Entry(site_id, None, timedelta(minutes=15), None)
-        return None
 
     def _remember(self, session_id: str, entry: _Entry) -> None:
         self._entries[session_id] = entry

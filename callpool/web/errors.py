@@ -1,7 +1,8 @@
 """One middleware maps errors to a status, a stable ``error`` id and a message.
 
 Never a traceback or a secret: unexpected errors are logged here and answered with a
-generic 500.
+generic 500. A client that goes away in the middle of its request (the connection reset
+while its body is read) is routine, not an error of ours: one DEBUG line.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(exc.status, "http_error", exc.reason)
+    except ConnectionResetError:
+        # aiohttp's ClientConnectionResetError is one too. Nobody reads this answer; 499
+        # is what nginx logs for a client that closed its request.
+        log.debug("%s %s: the client went away", request.method, request.path)
+        return error_response(499, "client_disconnected", "the client closed the connection")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")

@@ -10,17 +10,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from callpool.db import migrate
 from callpool.db.engine import connection, create_engine
 from callpool.db.tables import Campaign, Lease, Session, TrackingNumber, Visitor
 from callpool.errors import NotFound, PoolExhausted
 from callpool.tracking.capacity import erlang_b
 from callpool.tracking.expiry import expire_leases
-from callpool.tracking.leases import free_number_query, release_expired
+from callpool.tracking.leases import release_expired
 from callpool.tracking.pool import LiveLease, PoolNumber, choose_number
 from callpool.tracking.pool_status import pool_status, retire_numbers
+from callpool.tracking.visit_sql import free_number_query, take_free_number_statement
 from tests.conftest import empty_tables
 from tests.tracking.catalog import make_catalog
 
@@ -204,3 +206,99 @@ async def test_retired_number_finishes_its_lease_then_leaves(engine: AsyncEngine
         )
     with pytest.raises(NotFound, match=r"\+74959999999"):
         await retire_numbers(engine, ["+74959999999"], "RU")
+
+
+async def test_the_pick_is_one_probe_of_the_pick_index(engine: AsyncEngine) -> None:
+    """No scan of the pool and no sort: the pick walks ix_tracking_numbers_pick."""
+    await make_catalog(engine, pool_size=50)
+    async with connection(engine) as conn:
+        campaign_id = await conn.scalar(select(TrackingNumber.campaign_id).limit(1))
+        statement = take_free_number_statement(int(campaign_id), timedelta(seconds=60), NOW, NOW)
+        sql = str(statement.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))
+        if engine.dialect.name == "sqlite":
+            plan = [row[-1] for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+            numbers = [step for step in plan if "tracking_numbers" in step]
+            assert all("ix_tracking_numbers_pick" in s or "PRIMARY KEY" in s for s in numbers)
+            assert not [step for step in plan if "TEMP B-TREE" in step]
+        else:
+            # A 50-row table is cheaper to scan and sort: ask whether the index can serve.
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                await conn.execute(text(f"SET LOCAL {setting} = off"))
+            plan = [row[0] for row in await conn.execute(text(f"EXPLAIN {sql}"))]
+            assert any("ix_tracking_numbers_pick" in step for step in plan)
+            assert not [step for step in plan if "Sort" in step or "Seq Scan on tracking" in step]
+        assert len([step for step in plan if "ix_tracking_numbers_pick" in step]) == 2
+
+
+async def test_a_released_number_loses_its_lease_mark_and_can_be_picked_again(
+    engine: AsyncEngine,
+) -> None:
+    await make_catalog(engine, pool_size=1, cooldown=0)
+    session_id = "00000000-0000-4000-8000-000000000001"
+    async with connection(engine) as conn:
+        campaign_id = int(await conn.scalar(select(TrackingNumber.campaign_id).limit(1)) or 0)
+        await _session(conn, session_id)
+        expires = NOW + timedelta(minutes=15)
+        picked = (
+            await conn.execute(take_free_number_statement(campaign_id, timedelta(0), NOW, expires))
+        ).one()
+        await conn.execute(
+            insert(Lease).values(
+                number_id=picked.id,
+                session_id=session_id,
+                visitor_id=session_id,
+                campaign_id=campaign_id,
+                leased_at=NOW,
+                expires_at=expires,
+            )
+        )
+        leased = select(TrackingNumber.leased_until).where(TrackingNumber.id == picked.id)
+        assert await conn.scalar(leased) == expires
+        taken = take_free_number_statement(campaign_id, timedelta(0), NOW, expires)
+        assert (await conn.execute(taken)).first() is None
+    later = expires + timedelta(seconds=1)
+    async with connection(engine) as conn:
+        assert await release_expired(conn, later, campaign_id) == 1
+        assert await conn.scalar(leased) is None
+        row = (await conn.execute(free_number_query(campaign_id, timedelta(0), later))).one()
+        assert row.id == picked.id
+
+
+async def test_migration_0006_clears_the_mark_of_numbers_without_an_open_lease(
+    engine: AsyncEngine,
+) -> None:
+    await make_catalog(engine, pool_size=2)
+    session_id = "00000000-0000-4000-8000-000000000001"
+    stale = NOW - timedelta(hours=1)
+    async with connection(engine) as conn:
+        first, second = (
+            await conn.scalars(
+                select(TrackingNumber.id)
+                .where(TrackingNumber.channel_id.is_(None))
+                .order_by(TrackingNumber.id)
+            )
+        ).all()
+        campaign_id = await conn.scalar(select(TrackingNumber.campaign_id).limit(1))
+        await _session(conn, session_id)
+        await conn.execute(
+            insert(Lease).values(
+                number_id=second,
+                session_id=session_id,
+                visitor_id=session_id,
+                campaign_id=campaign_id,
+                leased_at=NOW,
+                expires_at=NOW + timedelta(minutes=15),
+            )
+        )
+    await migrate.downgrade(engine, "0005")
+    try:
+        # As 0004 to 0005 left them: a released number keeps its last lease's expiry.
+        async with connection(engine) as conn:
+            await conn.execute(update(TrackingNumber).values(leased_until=stale))
+    finally:
+        await migrate.upgrade(engine)
+    async with connection(engine) as conn:
+        marks = dict(
+            (await conn.execute(select(TrackingNumber.id, TrackingNumber.leased_until))).all()
+        )
+    assert marks[first] is None and marks[second] == stale
