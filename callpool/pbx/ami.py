@@ -52,7 +52,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -67,6 +67,7 @@ log = logging.getLogger("callpool.ami")
 
 Headers = dict[str, str | list[str]]
 EventHandler = Callable[[Headers, float], Awaitable[None]]
+SkipHook = Callable[[float], None]
 LoginHook = Callable[[], Awaitable[None]]
 State = Literal["connecting", "logged_in", "login_failed", "backoff", "closed"]
 
@@ -112,7 +113,37 @@ def decode_value(value: str) -> str:
 
 
 def message_headers(message: Mapping[str, Any]) -> Headers:
-    """A panoramisk Message as a plain dict, names and values decoded as UTF-8."""
+    """A panoramisk Message as a plain dict, names and values decoded as UTF-8.
+
+    This runs for every event, so the common case (an event of plain ASCII strings) is
+    a dict copy and two C-level checks: a panoramisk ``Message`` keeps its headers in
+    ``_store``, ``{lower-cased name: (name, value)}``, which ``items()`` would walk in
+    Python with a ``lower()`` per header.
+    """
+    store = getattr(message, "_store", None)
+    if type(store) is dict:
+        headers: Headers = dict(store.values())
+        headers.pop("content", None)
+        try:
+            # TypeError when a value is a list (a repeated header) or not a str.
+            ascii_only = "".join(headers.values()).isascii()  # type: ignore[arg-type]
+        except TypeError:
+            ascii_only = False
+        if ascii_only and "".join(headers).isascii():
+            return headers
+    return _decoded_headers(message)
+
+
+def _event_name(message: Mapping[str, Any]) -> str:
+    """The ``Event`` header of a panoramisk Message, read without converting the rest."""
+    store = getattr(message, "_store", None)
+    if type(store) is dict:
+        entry = store.get("event")
+        return decode_value(str(entry[1])) if entry is not None else ""
+    return decode_value(str(message.get("Event", "")))
+
+
+def _decoded_headers(message: Mapping[str, Any]) -> Headers:
     headers: Headers = {}
     for key, value in message.items():
         if key == "content":  # panoramisk's body of a 'Response: Follows', not a header
@@ -172,10 +203,21 @@ class AmiConnection:
     """One supervised AMI session. ``await start()`` in the running loop; ``await close()``."""
 
     def __init__(
-        self, config: AmiConfig, handler: EventHandler, *, on_login: LoginHook | None = None
+        self,
+        config: AmiConfig,
+        handler: EventHandler,
+        *,
+        on_login: LoginHook | None = None,
+        wanted: Container[str] | None = None,
+        on_skipped: SkipHook | None = None,
     ) -> None:
         self.config = config
         self._handler = handler
+        # Event names the handler wants (None: all). The others (most of a PBX's stream
+        # is VarSet and Newexten) are not converted or queued: ``on_skipped(received_at)``
+        # is called for each instead, in panoramisk's read loop (it must not raise).
+        self._wanted = wanted
+        self._on_skipped = on_skipped
         # Run as a task after every successful login (e.g. to recover what the gap lost).
         self._on_login = on_login
         self._hooks: set[asyncio.Task[None]] = set()
@@ -405,13 +447,30 @@ class AmiConnection:
         """panoramisk's only callback: queue the event, never raise."""
         try:
             self._events_received += 1
+            if self._wanted is not None and _event_name(message) not in self._wanted:
+                if self._on_skipped is not None:
+                    self._on_skipped(time.time())
+                return
             self._queue.put_nowait((message_headers(message), time.time()))
         except Exception:
             log.exception("AMI %s: could not queue an event", self.config.name)
 
     async def _consume(self) -> None:
+        queue = self._queue
+        taken = 0
         while True:
-            headers, received_at = await self._queue.get()
+            if taken >= 512:
+                # A burst must not starve the journal's flusher and the writer (yield
+                # before taking an event, so a cancel here never drops one).
+                taken = 0
+                await asyncio.sleep(0)
+            # Take what is queued without a coroutine per event; wait only when empty.
+            if queue.qsize():
+                headers, received_at = queue.get_nowait()
+                taken += 1
+            else:
+                taken = 0
+                headers, received_at = await queue.get()
             try:
                 await self._handler(headers, received_at)
             except Exception:

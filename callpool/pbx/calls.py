@@ -35,6 +35,8 @@ event is skipped and counted in ``stats``; the assembler never raises on input.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -106,6 +108,11 @@ class CallAssembler:
         self.stats = AssemblerStats()
         self.index = CallIndex()
         self._closing: dict[str, CallState] = {}  # every channel hung up, grace running
+        # When the closing calls are due, soonest first: (due, order, linkedid). An entry
+        # whose call was reopened, emitted or closed again later is stale and skipped, so
+        # an event costs O(1) instead of a walk over every closing call.
+        self._due: list[tuple[datetime, int, str]] = []
+        self._due_order = itertools.count()
         self._emitted: dict[str, CallState] = {}  # in emission order, kept for retention
 
     @property
@@ -195,10 +202,20 @@ class CallAssembler:
         return done
 
     def _finish_due(self, now: datetime, done: list[AssembledCall], *, force: bool = False) -> None:
-        for linkedid, call in list(self._closing.items()):
-            if force or (call.last_hangup_at or now) + self.cdr_grace <= now:
-                del self._closing[linkedid]
+        if force:
+            every, self._closing = self._closing, {}
+            self._due.clear()
+            for call in every.values():
                 self._emit(call, now, done)
+        due = self._due
+        while due and due[0][0] <= now:
+            when, _, linkedid = heapq.heappop(due)
+            closing = self._closing.get(linkedid)
+            if closing is None or closing.last_hangup_at is None:
+                continue
+            if closing.last_hangup_at + self.cdr_grace == when:
+                del self._closing[linkedid]
+                self._emit(closing, now, done)
         while self._emitted:
             oldest = next(iter(self._emitted.values()))
             if oldest.emitted_at is not None and oldest.emitted_at + self.retention > now:
@@ -218,6 +235,9 @@ class CallAssembler:
             self._emit(call, at, done)  # a late CDR: the call again, now with it
         else:
             self._closing[call.linkedid] = call
+            if call.last_hangup_at is not None:  # without a hangup time: only force ends it
+                when = call.last_hangup_at + self.cdr_grace
+                heapq.heappush(self._due, (when, next(self._due_order), call.linkedid))
 
     def _emit(self, call: CallState, at: datetime, done: list[AssembledCall]) -> None:
         again = call.emitted_at is not None

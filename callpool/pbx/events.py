@@ -70,13 +70,17 @@ class AmiMessage(Mapping[str, str]):
     def __init__(
         self, headers: Mapping[str, str] | Iterable[tuple[str, str]] = (), *, raw: bytes = b""
     ) -> None:
+        self.raw = raw
+        if type(headers) is dict:  # the adapter's hot path: names are unique, no repeats
+            self._first = dict(headers)
+            self._repeats = None
+            return
         items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
         first: dict[str, str] = {}
         for key, value in items:
             first.setdefault(key, value)
         self._first = first
         self._repeats = items if len(first) != len(items) else None
-        self.raw = raw
 
     @classmethod
     def _build(

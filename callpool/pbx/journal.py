@@ -43,6 +43,7 @@ log = logging.getLogger("callpool.journal")
 
 Headers = dict[str, str | list[str]]
 _PREFIX, _SUFFIX = "segment-", ".jsonl"
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Journal:
         self.flush_records = flush_records
         self.torn_records = 0
         self.corrupt_records = 0
-        self._buffer: list[bytes] = []
+        self._buffer: list[str] = []  # lines, encoded to UTF-8 by the flush
         self._buffer_last_seq = 0
         self._io_lock = threading.Lock()
         self._flush_lock = asyncio.Lock()
@@ -96,11 +97,14 @@ class Journal:
     # --- writing -----------------------------------------------------------------------
     def append(self, pbx: str, received_at: float, headers: Headers) -> int:
         """Buffer one event; its sequence number. Durable after the next flush."""
-        self.last_seq += 1
-        record = {"seq": self.last_seq, "pbx": pbx, "received_at": received_at, "headers": headers}
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._buffer.append(line.encode("utf-8"))
-        self._buffer_last_seq = self.last_seq
+        self.last_seq = seq = self.last_seq + 1
+        # The line json.dumps would write for {"seq", "pbx", "received_at", "headers"},
+        # with one encoder built once (this runs for every event the listener keeps).
+        self._buffer.append(
+            f'{{"seq":{seq},"pbx":{_encode(pbx)},"received_at":{_encode(received_at)},'
+            f'"headers":{_encode(headers)}}}\n'
+        )
+        self._buffer_last_seq = seq
         if len(self._buffer) >= self.flush_records:
             self._wake.set()
         return self.last_seq
@@ -175,11 +179,11 @@ class Journal:
                     yield record
 
     # --- internals ---------------------------------------------------------------------
-    def _take(self) -> tuple[list[bytes], int]:
+    def _take(self) -> tuple[list[str], int]:
         lines, self._buffer = self._buffer, []
         return lines, self._buffer_last_seq
 
-    def _write(self, lines: list[bytes], last_seq: int, committed: int) -> None:
+    def _write(self, lines: list[str], last_seq: int, committed: int) -> None:
         with self._io_lock:
             if lines:
                 self._append_lines(lines, last_seq)
@@ -189,7 +193,7 @@ class Journal:
                 self._written_checkpoint = committed
                 self._drop_committed(committed)
 
-    def _append_lines(self, lines: list[bytes], last_seq: int) -> None:
+    def _append_lines(self, lines: list[str], last_seq: int) -> None:
         first_seq = last_seq - len(lines) + 1
         current = self._segments[-1] if self._segments else None
         if current is None or current.size >= self.segment_bytes:
@@ -197,7 +201,9 @@ class Journal:
                 self.directory / f"{_PREFIX}{first_seq:012d}{_SUFFIX}", first_seq, 0, 0
             )
             self._segments.append(current)
-        data = b"".join(lines)
+        # "replace": a lone surrogate (never produced by the AMI adapter) must not make
+        # every later flush fail.
+        data = "".join(lines).encode("utf-8", "replace")
         with open(current.path, "ab") as file:
             file.write(data)
             file.flush()

@@ -99,7 +99,7 @@ def ami_config_for(pbx: PbxSettings, **overrides: Any) -> AmiConfig:
 
 def to_message(headers: Headers) -> AmiMessage:
     """The connection's header dict as an :class:`AmiMessage` (repeated headers kept)."""
-    if not any(isinstance(value, list) for value in headers.values()):
+    if list not in map(type, headers.values()):  # the C-level form of any(isinstance)
         return AmiMessage(headers)  # type: ignore[arg-type]  # no lists: all str
     pairs: list[tuple[str, str]] = []
     for key, value in headers.items():
@@ -112,7 +112,7 @@ def to_message(headers: Headers) -> AmiMessage:
 
 def frame_text(msg: AmiMessage) -> str:
     """The event as AMI text, for the raw-event table (NUL bytes dropped: PostgreSQL)."""
-    text = "\r\n".join(f"{key}: {value}" for key, value in msg.pairs())
+    text = "\r\n".join(map(": ".join, msg.pairs()))
     return text.replace("\x00", "") if "\x00" in text else text
 
 
@@ -218,7 +218,13 @@ class PbxListener:
         self.assembler = self._new_assembler()
         self._replay()
         self.journal.start()
-        self._ami = AmiConnection(self._ami_config, self.on_event, on_login=self._after_login)
+        self._ami = AmiConnection(
+            self._ami_config,
+            self.on_event,
+            on_login=self._after_login,
+            wanted=MATTERS,
+            on_skipped=self._skipped,
+        )
         await self._ami.start()
         writer = asyncio.create_task(self._write_loop(), name=f"listener-{self.name}-writer")
         try:
@@ -274,10 +280,17 @@ class PbxListener:
             log.info("AMI %s: replayed %d journalled events", self.name, self.stats.replayed)
 
     # --- events ------------------------------------------------------------------------
+    def _skipped(self, received_at: float) -> None:
+        """An event the assembly does not use, left out by the connection itself."""
+        self.stats.events += 1
+        self.stats.ignored += 1
+        self._last_received = received_at
+
     async def on_event(self, headers: Headers, received_at: float) -> None:
         """The AMI connection's handler: journal, assemble, queue. Never awaits."""
         self.stats.events += 1
-        self._last_received = received_at
+        # A skipped event read after this one (queued) may have set a later time already.
+        self._last_received = max(self._last_received or received_at, received_at)
         if headers.get(n.EVENT) not in MATTERS:
             self.stats.ignored += 1
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -84,7 +85,10 @@ async def test_inbound_call_is_credited_to_the_live_lease_and_written_once(
     assert row.raw_cdrs[0]["billsec"] == 20
 
 
-async def test_repeat_caller_is_credited_to_the_first_visitor(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize("one_batch", [False, True], ids=["one-by-one", "one-batch"])
+async def test_repeat_caller_is_credited_to_the_first_visitor(
+    engine: AsyncEngine, one_batch: bool
+) -> None:
     await make_catalog(engine, pool_size=3)
     first, second = sorted(
         assemble_calls(load_capture("repeat-caller").events), key=lambda c: c.started_at
@@ -99,8 +103,11 @@ async def test_repeat_caller_is_credited_to_the_first_visitor(engine: AsyncEngin
         second.started_at + timedelta(minutes=15),
     )
     store = SqlCallStore(engine, "RU")
-    await store.save_calls([first], NOW)
-    await store.save_calls([second], NOW)
+    if one_batch:  # the second call sees the first, written earlier in the same batch
+        await store.save_calls([first, second], NOW)
+    else:
+        await store.save_calls([first], NOW)
+        await store.save_calls([second], NOW)
     rows = await _calls(engine)
     assert [(r.attribution, r.visitor_id) for r in rows] == [("lease", v), ("repeat_caller", v)]
     assert [r.disposition for r in rows] == ["abandoned", "answered"]

@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from panoramisk.message import Message
 from pydantic import SecretStr
 
 from callpool.errors import AmiError, AmiLoginFailed
-from callpool.pbx.ami import AmiConfig, AmiConnection, Headers
+from callpool.pbx.ami import AmiConfig, AmiConnection, Headers, _decoded_headers, message_headers
 from callpool.pbx.sim import AmiSimulator
 from callpool.pbx.sim_scenarios import SimCall, call_frames
 from callpool.pbx.sim_streams import IdAllocator, load_capture
@@ -218,3 +219,24 @@ async def test_close_can_drain_queued_events() -> None:
         gate.set()
         await conn.close(drain_timeout=5)
     assert len(collect.events) == len(frames)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Event: Newchannel\r\nChannel: PJSIP/trunk-00000001\r\nUniqueid: 1795401185.1",
+        "Event: VarSet\r\nVariable: A\r\nValue: 1\r\nVariable: B",  # a repeated header
+        "Event: NewCallerid\r\nCallerIDName: Алекс\r\nUniqueid: 1795401185.2",
+        "Response: Follows\r\nActionID: 1\r\nOutput line",  # panoramisk's "content"
+    ],
+    ids=["ascii", "repeated", "utf8", "content"],
+)
+def test_message_headers_are_the_same_on_the_fast_and_the_general_path(text: str) -> None:
+    # The wire is read as latin-1; UTF-8 bytes arrive as latin-1 characters.
+    message = Message.from_line(text.encode().decode("latin-1"))
+    headers = message_headers(message)
+    assert headers == _decoded_headers(message)
+    assert list(headers) == list(_decoded_headers(message))  # the order too
+    assert "content" not in headers
+    if "Алекс" in text:
+        assert headers["CallerIDName"] == "Алекс"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from callpool.pbx.journal import Journal, JournalRecord
@@ -119,3 +120,21 @@ async def test_background_flusher_makes_appends_durable(tmp_path: Path) -> None:
     finally:
         await journal.close()
     assert [r.seq for r in Journal(tmp_path).replay()] == [21, 22, 23, 24, 25]
+
+
+def test_a_record_is_the_line_json_dumps_writes(tmp_path: Path) -> None:
+    headers: dict[str, str | list[str]] = {
+        "Event": "Cdr",
+        "CallerID": '"Алекс" <79161110001>',
+        "Data": "PJSIP/201\\x,30\t",
+        "Variable": ["A=1", "B=2"],
+    }
+    journal = Journal(tmp_path)
+    journal.append("main", 1795401185.123456, headers)
+    journal.flush()
+    record = {"seq": 1, "pbx": "main", "received_at": 1795401185.123456, "headers": headers}
+    want = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    assert segments(tmp_path)[0].read_text(encoding="utf-8") == want
+    assert list(Journal(tmp_path).replay()) == [
+        JournalRecord(1, "main", 1795401185.123456, headers)
+    ]
