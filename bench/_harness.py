@@ -25,13 +25,14 @@ import json
 import math
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -464,6 +465,59 @@ def floor_argv(kind: str, port: int, dsn: str | None = None) -> list[str]:
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    """A SQLAlchemy PostgreSQL URL as a plain asyncpg DSN (optionally another database)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _pg_admin(dsn: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(sql, timeout=30)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def throwaway_pg_database(pg_url: str) -> Iterator[str | None]:
+    """callpool's URL of a fresh PostgreSQL database next to ``pg_url``, dropped
+    afterwards; None (with a line saying why) when PostgreSQL is unreachable."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    admin = asyncpg_dsn(pg_url)
+    try:
+        asyncio.run(_pg_admin(admin, "SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        where = f"{make_url(admin).host}:{make_url(admin).port}"
+        print(f"PostgreSQL at {where} unreachable, skipped: {type(exc).__name__}: {exc}")
+        yield None
+        return
+    name = f"cpbench_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_pg_admin(admin, f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(pg_url).set(drivername="postgresql+asyncpg", database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def callpool_argv() -> list[str]:
+    """How to run the ``callpool`` command of this venv."""
+    script = Path(sys.executable).with_name("callpool")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "callpool.cli"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -39,9 +38,7 @@ from pathlib import Path
 from types import FrameType
 
 import aiohttp
-import asyncpg
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -205,21 +202,6 @@ class Database:
     floor_dsn: str  # the floor's: a SQLite path or an asyncpg DSN
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def _pg_admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        await conn.execute(sql, timeout=30)
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def database(backend: str, options: Options, workdir: Path) -> Iterator[Database | None]:
     """A fresh database for one backend, removed afterwards; None when unreachable."""
@@ -228,30 +210,8 @@ def database(backend: str, options: Options, workdir: Path) -> Iterator[Database
             backend, f"sqlite+aiosqlite:///{workdir / 'callpool.db'}", str(workdir / "floor.db")
         )
         return
-    admin = _asyncpg_dsn(options.pg_url)
-    try:
-        asyncio.run(_pg_admin(admin, "SELECT 1"))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        print(
-            f"PostgreSQL at {make_url(admin).host}:{make_url(admin).port} unreachable, "
-            f"skipped: {type(exc).__name__}: {exc}"
-        )
-        yield None
-        return
-    name = f"cpbench_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_pg_admin(admin, f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(options.pg_url).set(drivername="postgresql+asyncpg", database=name)
-        yield Database(
-            backend, url.render_as_string(hide_password=False), _asyncpg_dsn(admin, name)
-        )
-    finally:
-        asyncio.run(_pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _callpool_argv() -> list[str]:
-    script = Path(sys.executable).with_name("callpool")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "callpool.cli"]
+    with h.throwaway_pg_database(options.pg_url) as url:
+        yield None if url is None else Database(backend, url, h.asyncpg_dsn(url))
 
 
 def server_env(db: Database, options: Options) -> dict[str, str]:
@@ -268,7 +228,7 @@ def server_env(db: Database, options: Options) -> dict[str, str]:
 
 def cli(db: Database, options: Options, workdir: Path, *args: str) -> str:
     done = subprocess.run(
-        [*_callpool_argv(), *args],
+        [*h.callpool_argv(), *args],
         env=server_env(db, options),
         cwd=workdir,
         capture_output=True,
@@ -430,7 +390,7 @@ def run_backend(db: Database, options: Options, workdir: Path) -> BackendReport:
     print(f"  {db.backend}: preparing the database ({options.numbers} numbers) ...", flush=True)
     key, report.import_seconds = prepare(db, options, workdir)
     port = h.free_port()
-    argv = [*_callpool_argv(), "serve", "--host", h.HOST, "--port", str(port)]
+    argv = [*h.callpool_argv(), "serve", "--host", h.HOST, "--port", str(port)]
     log = workdir / f"callpool-{db.backend}.log"
     env = server_env(db, options)
     with h.ServerProcess("callpool", argv, port=port, log_path=log, env=env, cwd=workdir) as srv:

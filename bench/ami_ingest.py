@@ -44,7 +44,6 @@ import json
 import logging
 import os
 import platform
-import secrets
 import shutil
 import signal
 import subprocess
@@ -58,9 +57,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import asyncpg
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -334,46 +331,18 @@ def child_main(argv: list[str]) -> None:
 # --------------------------------------------------------------------------- databases
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def _pg_admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        await conn.execute(sql, timeout=30)
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def database(backend: str, pg_url: str, workdir: Path) -> Iterator[str | None]:
     """A fresh database URL for one backend, removed afterwards; None when unreachable."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{workdir / 'callpool.db'}"
         return
-    admin = _asyncpg_dsn(pg_url)
-    try:
-        asyncio.run(_pg_admin(admin, "SELECT 1"))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        print(f"  PostgreSQL unreachable, skipped: {type(exc).__name__}: {exc}")
-        yield None
-        return
-    name = f"cpbench_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_pg_admin(admin, f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(pg_url).set(drivername="postgresql+asyncpg", database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with h.throwaway_pg_database(pg_url) as url:
+        yield url
 
 
 def _callpool(url: str, workdir: Path, *args: str) -> None:
-    script = Path(sys.executable).with_name("callpool")
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "callpool.cli"]
+    argv = h.callpool_argv()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPOOL_")}
     env["CALLPOOL_DATABASE_URL"] = url
     done = subprocess.run(
