@@ -36,6 +36,15 @@ from callpool.errors import StoreUnavailable
 log = logging.getLogger("callpool.db")
 
 
+# Every statement callpool sends is prepared (asyncpg) and run again and again with new
+# values. In "auto" mode PostgreSQL plans a statement afresh at each run while it guesses a
+# generic plan would cost more, and for the visit's statement (four writes in CTEs) that
+# planning cost more than the execution: 1.3 ms of server CPU a visit against 0.65 ms with
+# the generic plan. A query that needs plans for its values (a report over a skewed range)
+# can still ask for them: SET LOCAL plan_cache_mode = force_custom_plan.
+PG_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -54,7 +63,7 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         max_overflow=0,
         pool_recycle=3600,
         pool_timeout=10,
-        connect_args={"timeout": 5},
+        connect_args={"timeout": 5, "server_settings": PG_SESSION_SETTINGS},
     )
 
 
@@ -86,11 +95,10 @@ def _is_unreachable(exc: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits on success, rolls back on error, maps 'database down'."""
+async def store_errors() -> AsyncIterator[None]:
+    """Map "the database cannot be reached" to ``StoreUnavailable`` (503); others pass."""
     try:
-        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        yield
     except Exception as exc:
         if _is_unreachable(exc):
             log.warning("database unreachable: %s", type(exc).__name__)
@@ -99,16 +107,21 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commits on success, rolls back on error, maps 'database down'."""
+    async with (
+        store_errors(),
+        AsyncSession(engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
+        yield session
+
+
+@asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A Core connection in a transaction, for hot paths that don't need the ORM."""
-    try:
-        async with engine.begin() as conn:
-            yield conn
-    except Exception as exc:
-        if _is_unreachable(exc):
-            log.warning("database unreachable: %s", type(exc).__name__)
-            raise StoreUnavailable("the database cannot be reached") from exc
-        raise
+    async with store_errors(), engine.begin() as conn:
+        yield conn
 
 
 @asynccontextmanager
@@ -117,11 +130,5 @@ async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConne
 
     For a hot path that is a single statement: it saves the BEGIN and COMMIT round trips.
     """
-    try:
-        async with engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-    except Exception as exc:
-        if _is_unreachable(exc):
-            log.warning("database unreachable: %s", type(exc).__name__)
-            raise StoreUnavailable("the database cannot be reached") from exc
-        raise
+    async with store_errors(), engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -113,15 +113,15 @@ def _first_free(campaign_id: BindParameter[Any], released: ColumnElement[bool]) 
     )
 
 
-def _binds(prefix: str, table: Any, columns: tuple[str, ...]) -> dict[str, BindParameter[Any]]:
+def binds(prefix: str, table: Any, columns: tuple[str, ...]) -> dict[str, BindParameter[Any]]:
     return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
 
 
 def _first_visit(take: Update) -> Select[int, str]:
-    visitor = insert(Visitor).values(_binds("visitor", Visitor.__table__, VISITOR_COLUMNS))
-    session = insert(Session).values(_binds("session", Session.__table__, SESSION_COLUMNS))
+    visitor = insert(Visitor).values(binds("visitor", Visitor.__table__, VISITOR_COLUMNS))
+    session = insert(Session).values(binds("session", Session.__table__, SESSION_COLUMNS))
     picked = take.cte("picked")
-    lease_values = _binds("lease", Lease.__table__, LEASE_COLUMNS)
+    lease_values = binds("lease", Lease.__table__, LEASE_COLUMNS)
     lease = insert(Lease).from_select(
         list(LEASE_COLUMNS),
         select(picked.c.id, *(lease_values[name] for name in LEASE_COLUMNS[1:])),
@@ -166,9 +166,18 @@ def first_visit_params(
 ) -> dict[str, Any]:
     """The values of ``FIRST_VISIT``: the three rows by column name, and the pick's."""
     params = dict(pick)
-    for prefix, row in (("visitor", visitor), ("session", session), ("lease", lease)):
-        params.update((f"{prefix}_{name}", value) for name, value in row.items())
+    for keys, row in ((_VISITOR_KEYS, visitor), (_SESSION_KEYS, session), (_LEASE_KEYS, lease)):
+        params.update((keys[name], value) for name, value in row.items())
     return params
+
+
+def _keys(prefix: str, columns: tuple[str, ...]) -> dict[str, str]:
+    return {name: f"{prefix}_{name}" for name in columns}
+
+
+_VISITOR_KEYS = _keys("visitor", VISITOR_COLUMNS)
+_SESSION_KEYS = _keys("session", SESSION_COLUMNS)
+_LEASE_KEYS = _keys("lease", ("number_id", *LEASE_COLUMNS))
 
 
 def free_number_query(

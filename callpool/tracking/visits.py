@@ -43,10 +43,12 @@ class SiteConfig:
     rules: tuple[ChannelRule, ...]
     channel_campaign: dict[int, int] = field(default_factory=dict)
     static_numbers: dict[int, str] = field(default_factory=dict)
+    # The allowed origins' host names, worked out once: every visit classifies with them.
+    hosts: tuple[str, ...] = field(init=False)
 
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        return tuple(urlsplit(origin).hostname or "" for origin in sorted(self.allowed_origins))
+    def __post_init__(self) -> None:
+        hosts = tuple(urlsplit(origin).hostname or "" for origin in sorted(self.allowed_origins))
+        object.__setattr__(self, "hosts", hosts)
 
     def campaign(self, campaign_id: int) -> CampaignConfig:
         return next(c for c in self.campaigns if c.id == campaign_id)

@@ -61,6 +61,7 @@ async def _tracking_ctx(app: web.Application) -> AsyncIterator[None]:
     if tracking_api.CLOCK not in app:
         app[tracking_api.CLOCK] = tracking_api.wall_clock
     yield
+    await store.close()
 
 
 async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
