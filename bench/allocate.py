@@ -148,7 +148,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--numbers", type=int, default=20_000, help="size of the number pool")
+    parser.add_argument("--numbers", type=int, default=60_000, help="size of the number pool")
     parser.add_argument("--sessions", type=int, default=1_000, help="sessions for heartbeats")
     parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")

@@ -6,14 +6,16 @@ return the number taken, ``(id, e164)``, or None when the pick found nothing fre
 visitor and session are written all the same; the caller then goes the long way: release
 expired leases, pick again, or count the exhaustion).
 
-- PostgreSQL: ``visit_sql.FIRST_VISIT``, one statement and its own transaction, sent with
-  asyncpg directly (SQLAlchemy's execution path cost more CPU than the statement).
-- SQLite: group commit. Visits queue; a flusher takes everything queued and writes it in
-  one transaction in aiosqlite's thread; if the batch fails, each of its visits is
-  written alone, so a failing visit fails alone. One commit (and one WAL append) per
-  batch instead of per visit is what SQLite's throughput is made of: the commit was 80 %
-  of a lone visit's time. Under light load a batch is one visit and nothing waits. A
-  visit is answered only once its batch is committed, as before.
+- PostgreSQL: ``visit_sql.FIRST_VISIT``, one statement a visit, sent with asyncpg
+  directly (SQLAlchemy's execution path cost more CPU than the statement).
+- SQLite: the visit's four statements in aiosqlite's thread, in one hop.
+
+Both group commits: the visits that queue while a batch is being written go together in
+the next one, in one transaction (one round trip too on PostgreSQL). One commit and one
+WAL write a batch instead of a visit is most of the gain: a lone visit's commit was 80 %
+of its time on SQLite. If a batch fails, each of its visits is written alone, so only a
+failing visit fails. Under light load a batch is one visit and nothing waits; a visit is
+answered only once its batch is committed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -50,11 +52,21 @@ from callpool.tracking.visit_sql import (
 log = logging.getLogger("callpool.tracking")
 
 Taken = tuple[int, str]
+Outcome = Taken | Exception | None
+# A SQLite visit's four argument tuples: visitor, session, pick, lease.
+VisitArgs = tuple[tuple[Any, ...], ...]
 T = TypeVar("T")
 MAX_BATCH = 64
 
 
 class FirstVisits(Protocol):
+    # Batches written and the visits in them, for tests and benchmarks.
+    @property
+    def batches(self) -> int: ...
+
+    @property
+    def written(self) -> int: ...
+
     async def write(self, values: Mapping[str, Any]) -> Taken | None:
         """Write the visit named by ``visit_sql.first_visit_params`` values."""
 
@@ -67,29 +79,135 @@ def first_visits_for(engine: AsyncEngine) -> FirstVisits:
     return SqliteFirstVisits(engine)
 
 
+class _GroupCommit:
+    """Visits queue; flusher tasks (at most ``max_flushers`` at a time) take what is
+    queued, up to ``max_batch``, and hand it to ``write_batch``, one outcome a visit.
+
+    A flusher is its own task: a request that goes away does not take the batch (and the
+    other requests in it) down with it. Its visit is written all the same, and its lease
+    simply runs out.
+    """
+
+    def __init__(
+        self,
+        write_batch: Callable[[list[Any]], Awaitable[list[Outcome]]],
+        max_batch: int,
+        max_flushers: int,
+    ) -> None:
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._max_flushers = max_flushers
+        self._queue: list[tuple[Any, asyncio.Future[Taken | None]]] = []
+        self._flushers: set[asyncio.Task[None]] = set()
+        # Flushers still looking at the queue. Counted down as one stops looking, not when
+        # its task is done: a visit queued in between must start a new one.
+        self._running = 0
+        self._closed = False
+        self.batches = 0
+        self.written = 0
+
+    async def submit(self, args: Any) -> Taken | None:
+        if self._closed:
+            raise RuntimeError("the visit writer is closed")
+        future: asyncio.Future[Taken | None] = asyncio.get_running_loop().create_future()
+        self._queue.append((args, future))
+        if self._running < self._max_flushers:
+            self._running += 1
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        return await future
+
+    async def close(self) -> None:
+        self._closed = True
+        while self._flushers:
+            await asyncio.gather(*self._flushers)
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._write(batch)
+        finally:
+            self._running -= 1
+
+    async def _write(self, batch: list[tuple[Any, asyncio.Future[Taken | None]]]) -> None:
+        try:
+            outcomes = await self._write_batch([args for args, _ in batch])
+        except Exception as exc:  # the whole batch failed: each visit gets the error
+            outcomes = [exc] * len(batch)
+        self.batches += 1
+        self.written += len(batch)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # its request was cancelled
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
 class PgFirstVisits:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``FIRST_VISIT`` for each visit of a batch, pipelined in one round trip and one
+    transaction (asyncpg's ``fetchmany``): one commit, one WAL flush a batch. A few
+    batches run at once, on as many pooled connections."""
+
+    def __init__(
+        self, engine: AsyncEngine, max_batch: int = MAX_BATCH, max_flushers: int = 4
+    ) -> None:
         self._engine = engine
         self._statement = compile_for(FIRST_VISIT, engine.dialect)
+        self._commits = _GroupCommit(self._write_batch, max_batch, max_flushers)
+
+    @property
+    def batches(self) -> int:
+        return self._commits.batches
+
+    @property
+    def written(self) -> int:
+        return self._commits.written
 
     async def write(self, values: Mapping[str, Any]) -> Taken | None:
-        args = self._statement.args(values)
+        return await self._commits.submit(self._statement.args(values))
+
+    async def close(self) -> None:
+        await self._commits.close()
+
+    async def _write_batch(self, batch: list[tuple[Any, ...]]) -> list[Outcome]:
+        sql = self._statement.sql
         async with store_errors(), self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
             try:
-                row = await raw.driver_connection.fetchrow(self._statement.sql, *args)  # type: ignore[union-attr]
+                try:
+                    rows = await raw.fetchmany(sql, batch)
+                except asyncpg.IntegrityConstraintViolationError:
+                    if len(batch) == 1:
+                        raise
+                    # The batch rolled back as a whole: write each alone, so that only
+                    # the failing visit fails.
+                    return [await self._write_alone(raw, args) for args in batch]
             except asyncpg.IntegrityConstraintViolationError as exc:
-                raise IntegrityError(self._statement.sql, None, exc) from exc
+                raise IntegrityError(sql, None, exc) from exc
             except Exception:
                 # Let SQLAlchemy look at the connection: if it is dead, this raises its
                 # "connection invalidated" error and the pool drops every connection
                 # opened before, as for any other statement.
                 await conn.exec_driver_sql("SELECT 1")
                 raise
-        return None if row is None else (row[0], row[1])
+        return [_taken(row) for row in rows]
 
-    async def close(self) -> None:
-        return None
+    async def _write_alone(self, raw: Any, args: tuple[Any, ...]) -> Outcome:
+        sql = self._statement.sql
+        try:
+            return _taken(await raw.fetchrow(sql, *args))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            return IntegrityError(sql, None, exc)
+
+
+def _taken(row: Any) -> Taken | None:
+    return None if row is None or row[0] is None else (row[0], row[1])
 
 
 class _SqliteStatements:
@@ -114,61 +232,35 @@ class _SqliteStatements:
             self._defaults.update(statement.defaults)
             self._converters.update(statement.converters)
 
-    def args(self, values: Mapping[str, Any]) -> tuple[tuple[Any, ...], ...]:
+    def args(self, values: Mapping[str, Any]) -> VisitArgs:
         ready = converted({**self._defaults, **values}, self._converters)
         return tuple(statement.pick(ready) for statement in self._all)
 
 
-# A queued visit: its four argument tuples and the future its request awaits.
-_Queued = tuple[tuple[tuple[Any, ...], ...], "asyncio.Future[Taken | None]"]
-
-
 class SqliteFirstVisits:
+    """The batch in one transaction in aiosqlite's thread, one batch at a time: SQLite
+    has one writer."""
+
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
         self._engine = engine
         self._statements = _SqliteStatements(engine)
-        self._max_batch = max_batch
-        self._queue: list[_Queued] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._closed = False
-        self.batches = 0
-        self.written = 0
+        self._commits = _GroupCommit(self._write_batch, max_batch, max_flushers=1)
+
+    @property
+    def batches(self) -> int:
+        return self._commits.batches
+
+    @property
+    def written(self) -> int:
+        return self._commits.written
 
     async def write(self, values: Mapping[str, Any]) -> Taken | None:
-        if self._closed:
-            raise RuntimeError("the visit writer is closed")
-        future: asyncio.Future[Taken | None] = asyncio.get_running_loop().create_future()
-        self._queue.append((self._statements.args(values), future))
-        if self._flusher is None or self._flusher.done():
-            # The flusher is its own task: a request that goes away does not take the
-            # batch (and the other requests in it) down with it.
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await self._commits.submit(self._statements.args(values))
 
     async def close(self) -> None:
-        self._closed = True
-        if self._flusher is not None:
-            await self._flusher
+        await self._commits.close()
 
-    async def _flush(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            try:
-                outcomes = await self._write_batch([args for args, _ in batch])
-            except Exception as exc:  # the whole batch failed: each visit gets the error
-                outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():  # its request was cancelled
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
-
-    async def _write_batch(
-        self, batch: list[tuple[tuple[Any, ...], ...]]
-    ) -> list[Taken | Exception | None]:
+    async def _write_batch(self, batch: list[VisitArgs]) -> list[Outcome]:
         statements = self._statements
         async with store_errors(), self._engine.connect() as conn:
             try:
@@ -177,8 +269,6 @@ class SqliteFirstVisits:
                 )
             except sqlite3.Error as exc:
                 raise as_dbapi_error(exc, "BEGIN IMMEDIATE ... COMMIT", sqlite3.Error) from exc
-        self.batches += 1
-        self.written += len(batch)
         return [
             as_dbapi_error(o, statements.take.sql, sqlite3.Error) if isinstance(o, Exception) else o
             for o in outcomes
@@ -186,8 +276,8 @@ class SqliteFirstVisits:
 
 
 def _write_visits(
-    db: sqlite3.Connection, statements: _SqliteStatements, batch: list[tuple[tuple[Any, ...], ...]]
-) -> list[Taken | Exception | None]:
+    db: sqlite3.Connection, statements: _SqliteStatements, batch: list[VisitArgs]
+) -> list[Outcome]:
     """In aiosqlite's thread: the batch in one transaction.
 
     Rows go in with ``executemany`` (its loop runs in C, and this thread shares the GIL
@@ -199,7 +289,7 @@ def _write_visits(
     except sqlite3.DatabaseError:
         if len(batch) == 1:
             raise
-    outcomes: list[Taken | Exception | None] = []
+    outcomes: list[Outcome] = []
     for args in batch:
         try:
             outcomes.extend(_in_transaction(db, partial(_write_all, db, statements, [args])))
@@ -221,11 +311,11 @@ def _in_transaction(db: sqlite3.Connection, work: Callable[[], T]) -> T:
 
 
 def _write_all(
-    db: sqlite3.Connection, statements: _SqliteStatements, batch: list[tuple[tuple[Any, ...], ...]]
-) -> list[Taken | Exception | None]:
+    db: sqlite3.Connection, statements: _SqliteStatements, batch: list[VisitArgs]
+) -> list[Outcome]:
     db.executemany(statements.visitor.sql, [args[0] for args in batch])
     db.executemany(statements.session.sql, [args[1] for args in batch])
-    outcomes: list[Taken | Exception | None] = []
+    outcomes: list[Outcome] = []
     leases = []
     for args in batch:
         # fetchall: a RETURNING statement left unfinished would hold the transaction open.

@@ -29,9 +29,10 @@ from sqlalchemy import (
     Subquery,
     Update,
     bindparam,
-    exists,
     insert,
+    literal_column,
     select,
+    true,
     union_all,
     update,
 )
@@ -94,7 +95,17 @@ def _first_free(campaign_id: BindParameter[Any], released: ColumnElement[bool]) 
     the planner sees the query implies it. The open-lease check is the invariant behind
     ``leased_until`` spelt out: with ``leased_until`` kept, it never rejects a row.
     """
-    open_lease = exists().where(Lease.number_id == TrackingNumber.id, Lease.released_at.is_(None))
+    # OFFSET 0 keeps the check a per-row probe of ``uq_leases_open_number``. Without it
+    # PostgreSQL may turn it into an anti-join that reads every open lease for each pick:
+    # it does so when statistics say there are none, and a generic plan keeps that
+    # choice while open leases grow (3.8 ms a pick with 2,600 of them).
+    open_lease = (
+        select(Lease.id)
+        .where(Lease.number_id == TrackingNumber.id, Lease.released_at.is_(None))
+        .limit(literal_column("1"))
+        .offset(literal_column("0"))
+        .exists()
+    )
     return (
         select(TrackingNumber.id, TrackingNumber.e164)
         .where(
@@ -126,8 +137,13 @@ def _first_visit(take: Update) -> Select[int, str]:
         list(LEASE_COLUMNS),
         select(picked.c.id, *(lease_values[name] for name in LEASE_COLUMNS[1:])),
     )
-    return select(picked.c.id, picked.c.e164).add_cte(
-        visitor.cte("new_visitor"), session.cte("new_session"), lease.cte("new_lease")
+    # Exactly one row, NULLs when nothing was free: batched runs (asyncpg's fetchmany)
+    # return one flat list of rows, which must line up with the visits.
+    one = select(literal_column("1").label("one")).subquery("one")
+    return (
+        select(picked.c.id, picked.c.e164)
+        .select_from(one.outerjoin(picked, true()))
+        .add_cte(visitor.cte("new_visitor"), session.cte("new_session"), lease.cte("new_lease"))
     )
 
 
