@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -79,22 +80,17 @@ def first_visits_for(engine: AsyncEngine) -> FirstVisits:
     return SqliteFirstVisits(engine)
 
 
-class _GroupCommit:
+class _GroupCommit(ABC):
     """Visits queue; flusher tasks (at most ``max_flushers`` at a time) take what is
-    queued, up to ``max_batch``, and hand it to ``write_batch``, one outcome a visit.
+    queued, up to ``max_batch``, and hand it to ``_write_batch``, one outcome a visit.
+    Subclasses say how a visit's values become arguments and how a batch is written.
 
     A flusher is its own task: a request that goes away does not take the batch (and the
     other requests in it) down with it. Its visit is written all the same, and its lease
     simply runs out.
     """
 
-    def __init__(
-        self,
-        write_batch: Callable[[list[Any]], Awaitable[list[Outcome]]],
-        max_batch: int,
-        max_flushers: int,
-    ) -> None:
-        self._write_batch = write_batch
+    def __init__(self, max_batch: int, max_flushers: int) -> None:
         self._max_batch = max_batch
         self._max_flushers = max_flushers
         self._queue: list[tuple[Any, asyncio.Future[Taken | None]]] = []
@@ -106,11 +102,18 @@ class _GroupCommit:
         self.batches = 0
         self.written = 0
 
-    async def submit(self, args: Any) -> Taken | None:
+    @abstractmethod
+    def _args(self, values: Mapping[str, Any]) -> Any: ...
+
+    @abstractmethod
+    async def _write_batch(self, batch: list[Any]) -> list[Outcome]: ...
+
+    async def write(self, values: Mapping[str, Any]) -> Taken | None:
+        """Write the visit named by ``visit_sql.first_visit_params`` values."""
         if self._closed:
             raise RuntimeError("the visit writer is closed")
         future: asyncio.Future[Taken | None] = asyncio.get_running_loop().create_future()
-        self._queue.append((args, future))
+        self._queue.append((self._args(values), future))
         if self._running < self._max_flushers:
             self._running += 1
             task = asyncio.create_task(self._flush())
@@ -148,7 +151,7 @@ class _GroupCommit:
                 future.set_result(outcome)
 
 
-class PgFirstVisits:
+class PgFirstVisits(_GroupCommit):
     """``FIRST_VISIT`` for each visit of a batch, pipelined in one round trip and one
     transaction (asyncpg's ``fetchmany``): one commit, one WAL flush a batch. A few
     batches run at once, on as many pooled connections."""
@@ -156,23 +159,12 @@ class PgFirstVisits:
     def __init__(
         self, engine: AsyncEngine, max_batch: int = MAX_BATCH, max_flushers: int = 4
     ) -> None:
+        super().__init__(max_batch, max_flushers)
         self._engine = engine
         self._statement = compile_for(FIRST_VISIT, engine.dialect)
-        self._commits = _GroupCommit(self._write_batch, max_batch, max_flushers)
 
-    @property
-    def batches(self) -> int:
-        return self._commits.batches
-
-    @property
-    def written(self) -> int:
-        return self._commits.written
-
-    async def write(self, values: Mapping[str, Any]) -> Taken | None:
-        return await self._commits.submit(self._statement.args(values))
-
-    async def close(self) -> None:
-        await self._commits.close()
+    def _args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return self._statement.args(values)
 
     async def _write_batch(self, batch: list[tuple[Any, ...]]) -> list[Outcome]:
         sql = self._statement.sql
@@ -237,28 +229,17 @@ class _SqliteStatements:
         return tuple(statement.pick(ready) for statement in self._all)
 
 
-class SqliteFirstVisits:
+class SqliteFirstVisits(_GroupCommit):
     """The batch in one transaction in aiosqlite's thread, one batch at a time: SQLite
     has one writer."""
 
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
+        super().__init__(max_batch, max_flushers=1)
         self._engine = engine
         self._statements = _SqliteStatements(engine)
-        self._commits = _GroupCommit(self._write_batch, max_batch, max_flushers=1)
 
-    @property
-    def batches(self) -> int:
-        return self._commits.batches
-
-    @property
-    def written(self) -> int:
-        return self._commits.written
-
-    async def write(self, values: Mapping[str, Any]) -> Taken | None:
-        return await self._commits.submit(self._statements.args(values))
-
-    async def close(self) -> None:
-        await self._commits.close()
+    def _args(self, values: Mapping[str, Any]) -> VisitArgs:
+        return self._statements.args(values)
 
     async def _write_batch(self, batch: list[VisitArgs]) -> list[Outcome]:
         statements = self._statements
