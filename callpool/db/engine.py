@@ -122,13 +122,3 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A Core connection in a transaction, for hot paths that don't need the ORM."""
     async with store_errors(), engine.begin() as conn:
         yield conn
-
-
-@asynccontextmanager
-async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A Core connection without a transaction block: each statement commits by itself.
-
-    For a hot path that is a single statement: it saves the BEGIN and COMMIT round trips.
-    """
-    async with store_errors(), engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT")

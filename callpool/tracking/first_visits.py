@@ -21,7 +21,6 @@ answered only once its batch is committed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -29,7 +28,6 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,17 +38,13 @@ from callpool.db.driver_sql import (
     run_in_sqlite_thread,
 )
 from callpool.db.engine import store_errors
-from callpool.db.tables import Lease, Session, Visitor
 from callpool.tracking.visit_sql import (
     FIRST_VISIT,
-    LEASE_COLUMNS,
-    SESSION_COLUMNS,
+    LEASE_ROW,
+    SESSION_ROW,
     TAKE_FREE_NUMBER,
-    VISITOR_COLUMNS,
-    binds,
+    VISITOR_ROW,
 )
-
-log = logging.getLogger("callpool.tracking")
 
 Taken = tuple[int, str]
 Outcome = Taken | Exception | None
@@ -205,17 +199,10 @@ def _taken(row: Any) -> Taken | None:
 class _SqliteStatements:
     def __init__(self, engine: AsyncEngine) -> None:
         dialect = engine.dialect
-        self.visitor = compile_for(
-            insert(Visitor).values(binds("visitor", Visitor.__table__, VISITOR_COLUMNS)), dialect
-        )
-        self.session = compile_for(
-            insert(Session).values(binds("session", Session.__table__, SESSION_COLUMNS)), dialect
-        )
+        self.visitor = compile_for(VISITOR_ROW, dialect)
+        self.session = compile_for(SESSION_ROW, dialect)
         self.take = compile_for(TAKE_FREE_NUMBER, dialect)
-        lease_columns = ("number_id", *LEASE_COLUMNS[1:])
-        self.lease = compile_for(
-            insert(Lease).values(binds("lease", Lease.__table__, lease_columns)), dialect
-        )
+        self.lease = compile_for(LEASE_ROW, dialect)
         self.lease_number = self.lease.position("lease_number_id")
         self._all = (self.visitor, self.session, self.take, self.lease)
         self._defaults: dict[str, Any] = {"lease_number_id": 0}

@@ -124,15 +124,22 @@ def _first_free(campaign_id: BindParameter[Any], released: ColumnElement[bool]) 
     )
 
 
-def binds(prefix: str, table: Any, columns: tuple[str, ...]) -> dict[str, BindParameter[Any]]:
+def _binds(prefix: str, table: Any, columns: tuple[str, ...]) -> dict[str, BindParameter[Any]]:
     return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
 
 
+# A new visitor's rows with values named as ``first_visit_params`` names them.
+VISITOR_ROW = insert(Visitor).values(_binds("visitor", Visitor.__table__, VISITOR_COLUMNS))
+SESSION_ROW = insert(Session).values(_binds("session", Session.__table__, SESSION_COLUMNS))
+# The lease with its number as ``lease_number_id`` (FIRST_VISIT takes it from the pick).
+LEASE_ROW = insert(Lease).values(
+    _binds("lease", Lease.__table__, ("number_id", *LEASE_COLUMNS[1:]))
+)
+
+
 def _first_visit(take: Update) -> Select[int, str]:
-    visitor = insert(Visitor).values(binds("visitor", Visitor.__table__, VISITOR_COLUMNS))
-    session = insert(Session).values(binds("session", Session.__table__, SESSION_COLUMNS))
     picked = take.cte("picked")
-    lease_values = binds("lease", Lease.__table__, LEASE_COLUMNS)
+    lease_values = _binds("lease", Lease.__table__, LEASE_COLUMNS)
     lease = insert(Lease).from_select(
         list(LEASE_COLUMNS),
         select(picked.c.id, *(lease_values[name] for name in LEASE_COLUMNS[1:])),
@@ -143,7 +150,9 @@ def _first_visit(take: Update) -> Select[int, str]:
     return (
         select(picked.c.id, picked.c.e164)
         .select_from(one.outerjoin(picked, true()))
-        .add_cte(visitor.cte("new_visitor"), session.cte("new_session"), lease.cte("new_lease"))
+        .add_cte(
+            VISITOR_ROW.cte("new_visitor"), SESSION_ROW.cte("new_session"), lease.cte("new_lease")
+        )
     )
 
 
