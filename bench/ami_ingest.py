@@ -1,8 +1,8 @@
 """Benchmark: AMI ingest through the whole listener path, against panoramisk alone.
 
 A stream of ``--calls`` calls is built from the captures in ``tests/fixtures/ami``
-(renumbered copies, :func:`~callpool.pbx.sim_streams.renumbered_stream`) and written to a
-temp file. For every measurement a fresh :class:`~callpool.pbx.sim.AmiSimulator` process
+(renumbered copies, :func:`~callpool.pbx.sim.streams.renumbered_stream`) and written to a
+temp file. For every measurement a fresh :class:`~callpool.pbx.sim.server.AmiSimulator` process
 (``speed=0``: as fast as it can write) serves that stream on 127.0.0.1 and a fresh
 receiver process logs in and takes all of it; only the receiver is measured, from its
 first event:
@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
 
-from callpool.pbx.sim_streams import renumbered_stream, split_frames
+from callpool.pbx.sim.streams import renumbered_stream, split_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "tests" / "fixtures" / "ami"
@@ -96,12 +96,12 @@ def shape_digest(rows: Iterable[tuple[Any, ...]]) -> str:
 
 
 def build_stream(calls: int, path: Path) -> Stream:
+    from callpool.pbx.assembly.calls import assemble_calls
+    from callpool.pbx.assembly.dialplan import PbxDialplan
+    from callpool.pbx.assembly.events import parse_message
     from callpool.pbx.call_store import DISPOSITION
-    from callpool.pbx.calls import assemble_calls
-    from callpool.pbx.dialplan import PbxDialplan
-    from callpool.pbx.events import parse_message
     from callpool.pbx.listener import MATTERS
-    from callpool.pbx.sim_streams import count_calls, frame_name
+    from callpool.pbx.sim.streams import count_calls, frame_name
 
     frames = renumbered_stream(sorted(CAPTURES.glob("*.ami")), calls)
     path.write_bytes(b"".join(frames))
@@ -129,7 +129,7 @@ def build_stream(calls: int, path: Path) -> Stream:
 
 async def serve_sim(frames: list[bytes], port: int) -> None:
     """The AMI server: plays ``frames`` once, as fast as it can, to whoever logs in."""
-    from callpool.pbx.sim import AmiSimulator
+    from callpool.pbx.sim.server import AmiSimulator
 
     sim = AmiSimulator(
         frames, port=port, speed=0.0, fully_booted=False, username=USERNAME, secret=SECRET
@@ -170,7 +170,7 @@ class Counter:
 
 
 async def receive_splitter(port: int, total: int, within: float) -> dict[str, Any]:
-    from callpool.pbx.events import AmiMessage, FrameSplitter
+    from callpool.pbx.assembly.events import AmiMessage, FrameSplitter
 
     counter = Counter(total)
 

@@ -5,7 +5,7 @@ prints the Asterisk version (``CoreSettings``), listens for a few seconds and co
 events by name, then says whether the events callpool assembles calls from arrived and
 what to change in ``manager.conf``/``cdr_manager.conf`` if not.
 
-``ami-sim`` serves the AMI simulator (:mod:`callpool.pbx.sim`): a recorded capture
+``ami-sim`` serves the AMI simulator (:mod:`callpool.pbx.sim.server`): a recorded capture
 replayed at a chosen speed, or generated calls.
 
 :mod:`callpool.cli` imports this module at its end to register the commands; to keep
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from callpool.errors import AmiError, AmiLoginFailed, ValidationError
-from callpool.pbx import names as n
 from callpool.pbx.ami import AmiConfig, AmiConnection, Headers
-from callpool.pbx.folds import FOLDS
-from callpool.pbx.sim_scenarios import SCENARIOS
+from callpool.pbx.assembly import names as n
+from callpool.pbx.assembly.folds import FOLDS
+from callpool.pbx.sim.scenarios import SCENARIOS
 from callpool.settings import PbxSettings
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ def ami_sim(
     secret: str,
 ) -> None:
     """Serve a simulated Asterisk Manager Interface until Ctrl-C."""
-    from callpool.pbx.sim import run_simulator
+    from callpool.pbx.sim.server import run_simulator
 
     if capture is not None and scenario is not None:
         raise ValidationError("give --capture or --scenario, not both")

@@ -24,9 +24,9 @@ from pydantic import SecretStr
 
 from callpool.cli import main
 from callpool.cli_ami import EVENT_CLASS, CheckResult, describe_check
-from callpool.pbx.dialplan import PbxDialplan
-from callpool.pbx.folds import FOLDS
-from callpool.pbx.sim import AmiSimulator
+from callpool.pbx.assembly.dialplan import PbxDialplan
+from callpool.pbx.assembly.folds import FOLDS
+from callpool.pbx.sim.server import AmiSimulator
 from callpool.settings import PbxSettings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"

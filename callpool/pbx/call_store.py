@@ -28,8 +28,8 @@ from callpool.attribution import Attribution, CallFacts, LeaseFacts, NumberFacts
 from callpool.db.engine import connection
 from callpool.db.tables import AmiEvent, Call, Campaign, Lease, Session, TrackingNumber
 from callpool.errors import InvalidPhoneNumber
-from callpool.pbx.call_state import AssembledCall
-from callpool.pbx.cdr import CdrRecord
+from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.pbx.assembly.cdr import CdrRecord
 from callpool.phone import normalize_e164
 
 DISPOSITION = {

@@ -43,16 +43,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callpool.db.engine import connection
 from callpool.db.tables import AmiEvent, Call
 from callpool.errors import StoreUnavailable
-from callpool.pbx import names as n
 from callpool.pbx.ami import AmiConfig, AmiConnection, AmiHealth, Headers
-from callpool.pbx.call_state import AssembledCall
+from callpool.pbx.assembly import names as n
+from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.pbx.assembly.calls import CallAssembler
+from callpool.pbx.assembly.cdr import CdrRecord
+from callpool.pbx.assembly.cdr_csv import calls_from_cdrs, read_master_csv
+from callpool.pbx.assembly.dialplan import PbxDialplan
+from callpool.pbx.assembly.events import AmiMessage
+from callpool.pbx.assembly.folds import FOLDS
 from callpool.pbx.call_store import RawEvent, SqlCallStore
-from callpool.pbx.calls import CallAssembler
-from callpool.pbx.cdr import CdrRecord
-from callpool.pbx.cdr_csv import calls_from_cdrs, read_master_csv
-from callpool.pbx.dialplan import PbxDialplan
-from callpool.pbx.events import AmiMessage
-from callpool.pbx.folds import FOLDS
 from callpool.pbx.journal import Journal
 from callpool.pbx.pbx_lock import PbxLock
 from callpool.settings import PbxSettings

@@ -24,8 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from callpool.pbx.cdr import CdrRecord, parse_master_csv_row
-from callpool.pbx.events import AmiMessage, FrameSplitter, MalformedFrame
+from callpool.pbx.assembly.cdr import CdrRecord, parse_master_csv_row
+from callpool.pbx.assembly.events import AmiMessage, FrameSplitter, MalformedFrame
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 SINGLE_CALL_CAPTURES = (

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import connection
 from callpool.db.tables import AmiEvent, Call, Campaign, Lease, Session, TrackingNumber, Visitor
+from callpool.pbx.assembly.calls import assemble_calls
 from callpool.pbx.call_store import RawEvent, SqlCallStore
-from callpool.pbx.calls import assemble_calls
 from tests.pbx.captures import load_capture
 from tests.tracking.catalog import make_catalog
 

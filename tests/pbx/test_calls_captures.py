@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from callpool.pbx.calls import AssembledCall, CallAssembler, assemble_calls
+from callpool.pbx.assembly.calls import AssembledCall, CallAssembler, assemble_calls
 from tests.pbx.captures import (
     ALL_CAPTURES,
     MIXED_CAPTURES,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callpool.pbx.calls import AssembledCall, CallAssembler, PbxDialplan, assemble_calls
-from callpool.pbx.events import AmiMessage
+from callpool.pbx.assembly.calls import AssembledCall, CallAssembler, PbxDialplan, assemble_calls
+from callpool.pbx.assembly.events import AmiMessage
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 Event = tuple[AmiMessage, datetime]
@@ -481,10 +481,10 @@ def test_pure_modules_import_no_adapter_library() -> None:
     import ast
     from pathlib import Path
 
-    import callpool.pbx
+    import callpool.pbx.assembly
 
     forbidden = ("sqlalchemy", "aiohttp", "panoramisk", "apscheduler", "asyncio", "socket")
-    root = Path(callpool.pbx.__file__).parent
+    root = Path(callpool.pbx.assembly.__file__).parent
     pure = ("names", "events", "cdr", "dialplan", "call_state", "call_index", "folds", "calls")
     for module in pure:
         tree = ast.parse((root / f"{module}.py").read_text())

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx.cdr import cdr_from_event, parse_master_csv_row
-from callpool.pbx.events import AmiMessage
+from callpool.pbx.assembly.cdr import cdr_from_event, parse_master_csv_row
+from callpool.pbx.assembly.events import AmiMessage
 from tests.pbx.captures import ALL_CAPTURES, load_capture
 
 ROW = [

@@ -3,7 +3,7 @@
 For every capture the CSV Asterisk wrote is turned into calls and compared, call by
 call, with ``assemble_calls`` over the same capture's events. Where CDRs alone cannot
 know what the events show, the test states the difference (documented in
-``callpool/pbx/cdr_csv.py``) instead of loosening the comparison:
+``callpool/pbx/assembly/cdr_csv.py``) instead of loosening the comparison:
 
 - call-backs and internal calls placed by AMI Originate: the CDR's answer time is the
   agent's own pick-up, so the CSV's ``talk`` is the events' ``wait + talk`` and its
@@ -24,15 +24,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callpool.pbx.call_state import AssembledCall
-from callpool.pbx.calls import assemble_calls
-from callpool.pbx.cdr_csv import (
+from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.pbx.assembly.calls import assemble_calls
+from callpool.pbx.assembly.cdr_csv import (
     calls_from_cdrs,
     calls_from_master_csv,
     parse_master_csv,
     read_master_csv,
 )
-from callpool.pbx.dialplan import PbxDialplan
+from callpool.pbx.assembly.dialplan import PbxDialplan
 from tests.pbx.captures import ALL_CAPTURES, FIXTURES, Capture, load_capture
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import connection
 from callpool.db.tables import AmiEvent, Call
-from callpool.pbx.call_state import AssembledCall
-from callpool.pbx.calls import assemble_calls
-from callpool.pbx.events import FrameSplitter, MalformedFrame
+from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.pbx.assembly.calls import assemble_calls
+from callpool.pbx.assembly.events import FrameSplitter, MalformedFrame
 from callpool.pbx.listener import PbxListener
 from callpool.settings import PbxSettings
 
@@ -96,7 +96,7 @@ async def stored_event_calls(engine: AsyncEngine, pbx: str = "pbx-test") -> list
         (msg,) = FrameSplitter().feed(frame.encode() + b"\r\n\r\n")
         assert not isinstance(msg, MalformedFrame)
         events.append((msg, received_at))
-    from callpool.pbx.dialplan import PbxDialplan
+    from callpool.pbx.assembly.dialplan import PbxDialplan
 
     return assemble_calls(events, PbxDialplan(pbx=pbx))
 

@@ -14,9 +14,9 @@ from pydantic import SecretStr
 
 from callpool.errors import AmiError, AmiLoginFailed
 from callpool.pbx.ami import AmiConfig, AmiConnection, Headers, _decoded_headers, message_headers
-from callpool.pbx.sim import AmiSimulator
-from callpool.pbx.sim_scenarios import SimCall, call_frames
-from callpool.pbx.sim_streams import IdAllocator, load_capture
+from callpool.pbx.sim.scenarios import SimCall, call_frames
+from callpool.pbx.sim.server import AmiSimulator
+from callpool.pbx.sim.streams import IdAllocator, load_capture
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
 SECRET = "s3cr3t-do-not-log"

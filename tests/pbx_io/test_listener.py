@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import connection
 from callpool.db.tables import AmiEvent
-from callpool.pbx.calls import assemble_calls
-from callpool.pbx.sim import AmiSimulator
-from callpool.pbx.sim_streams import load_capture as capture_frames
+from callpool.pbx.assembly.calls import assemble_calls
+from callpool.pbx.sim.server import AmiSimulator
+from callpool.pbx.sim.streams import load_capture as capture_frames
 from callpool.settings import load_settings
 from callpool.web.app import create_app
 from callpool.web.keys import LISTENERS

@@ -29,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import connection, create_engine
 from callpool.db.tables import Call
-from callpool.pbx.calls import assemble_calls
-from callpool.pbx.events import FrameSplitter
+from callpool.pbx.assembly.calls import assemble_calls
+from callpool.pbx.assembly.events import FrameSplitter
 from callpool.pbx.listener import MATTERS
-from callpool.pbx.sim import AmiSimulator
-from callpool.pbx.sim_scenarios import SimCall, call_frames
-from callpool.pbx.sim_streams import IdAllocator, frame_name
-from callpool.pbx.sim_streams import load_capture as capture_frames
+from callpool.pbx.sim.scenarios import SimCall, call_frames
+from callpool.pbx.sim.server import AmiSimulator
+from callpool.pbx.sim.streams import IdAllocator, frame_name
+from callpool.pbx.sim.streams import load_capture as capture_frames
 from tests.pbx.captures import FIXTURES, load_capture
 from tests.pbx_io.listening import (
     finish,

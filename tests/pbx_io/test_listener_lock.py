@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import create_engine
-from callpool.pbx.sim import AmiSimulator
-from callpool.pbx.sim_streams import load_capture as capture_frames
+from callpool.pbx.sim.server import AmiSimulator
+from callpool.pbx.sim.streams import load_capture as capture_frames
 from tests.pbx.captures import FIXTURES
 from tests.pbx_io.listening import finish, make_listener, running, stored_calls, wait_until
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from callpool.pbx.sim import AmiSimulator, build_simulator
-from callpool.pbx.sim_scenarios import CALL_KINDS, SimCall, call_frames, scenario_frames
-from callpool.pbx.sim_streams import (
+from callpool.pbx.sim.scenarios import CALL_KINDS, SimCall, call_frames, scenario_frames
+from callpool.pbx.sim.server import AmiSimulator, build_simulator
+from callpool.pbx.sim.streams import (
     IdAllocator,
     count_calls,
     frame_name,

@@ -1,7 +1,8 @@
 """How each AMI event changes a call: a table from event name to a small fold function.
 
-The shape of wazo-call-logd's ``cel_interpretor``: a fold takes the assembler (for the
-call index, the dialplan and the counters), the message and the time it was received,
+The shape of wazo-call-logd's ``cel_interpretor``: a fold takes a narrow
+``FoldContext`` (the call index, the dialplan, the CDR time zone and two counters; the
+assembler is one), the message and the time it was received,
 updates one ``CallState`` and returns it (or None when the event changed nothing).
 Events not in ``FOLDS`` are ignored by the assembler with one dictionary miss.
 
@@ -24,28 +25,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, tzinfo
+from typing import Protocol
 
-from callpool.pbx import names as n
-from callpool.pbx.call_index import BadEvent
-from callpool.pbx.call_state import CallState
-from callpool.pbx.cdr import cdr_from_event
-from callpool.pbx.events import AmiMessage
+from callpool.pbx.assembly import names as n
+from callpool.pbx.assembly.call_index import BadEvent, CallIndex
+from callpool.pbx.assembly.call_state import CallState
+from callpool.pbx.assembly.cdr import cdr_from_event
+from callpool.pbx.assembly.dialplan import PbxDialplan
+from callpool.pbx.assembly.events import AmiMessage
 
-if TYPE_CHECKING:
-    from callpool.pbx.calls import CallAssembler
+__all__ = ["FOLDS", "Fold", "FoldContext"]
 
-__all__ = ["FOLDS", "Fold"]
 
-Fold = Callable[["CallAssembler", AmiMessage, datetime], CallState | None]
+class CdrCounters(Protocol):
+    late_cdrs: int
+    orphan_cdrs: int
+
+
+class FoldContext(Protocol):
+    """What a fold may read and change: all it needs of the assembler, and no more."""
+
+    @property
+    def index(self) -> CallIndex: ...
+    @property
+    def dialplan(self) -> PbxDialplan: ...
+    @property
+    def cdr_tz(self) -> tzinfo: ...
+    @property
+    def stats(self) -> CdrCounters: ...
+
+
+Fold = Callable[[FoldContext, AmiMessage, datetime], CallState | None]
 
 
 def _number(value: str) -> str:
     return "" if value == n.UNKNOWN else value
 
 
-def _on_newchannel(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_newchannel(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     uniqueid, linkedid = msg.get(n.UNIQUEID), msg.get(n.LINKEDID)
     if not uniqueid or not linkedid:
         raise BadEvent("Newchannel without Uniqueid/Linkedid")
@@ -61,7 +79,7 @@ def _on_newchannel(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallSta
     return call
 
 
-def _on_new_callerid(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_new_callerid(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     # An originated channel learns its caller id only after its Newchannel.
     call, leg = asm.index.leg(msg, at)
     number = _number(msg.get(n.CALLERID_NUM))
@@ -70,7 +88,7 @@ def _on_new_callerid(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallS
     return call
 
 
-def _on_dial_begin(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState | None:
+def _on_dial_begin(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState | None:
     if not msg.get(n.CHANNEL):
         return None  # the Originate's own dial of the first channel: nobody is calling
     call, leg = asm.index.leg(msg, at)
@@ -91,7 +109,7 @@ def _on_dial_begin(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallSta
     return call
 
 
-def _on_dial_end(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState | None:
+def _on_dial_end(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState | None:
     if not msg.get(n.CHANNEL):
         return None
     call, _ = asm.index.leg(msg, at)
@@ -106,19 +124,19 @@ def _on_dial_end(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState
     return call
 
 
-def _on_bridge_enter(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_bridge_enter(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     call, leg = asm.index.leg(msg, at)
     leg.enter_bridge(at)
     return call
 
 
-def _on_bridge_leave(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_bridge_leave(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     call, leg = asm.index.leg(msg, at)
     leg.leave_bridge(at)
     return call
 
 
-def _on_hangup_request(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_hangup_request(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     # The far end of this channel hung up. On the caller's leg while still being put
     # through, that is the caller giving up; after a Dial timeout or BUSY it is not.
     call, leg = asm.index.leg(msg, at)
@@ -127,7 +145,7 @@ def _on_hangup_request(asm: CallAssembler, msg: AmiMessage, at: datetime) -> Cal
     return call
 
 
-def _on_hangup(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_hangup(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     call, leg = asm.index.leg(msg, at)
     if leg.uniqueid == call.caller_leg and call.answered_at is None and call.ringing:
         call.abandoned = True  # gone while still ringing, even without a HangupRequest
@@ -137,7 +155,7 @@ def _on_hangup(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
     return call
 
 
-def _on_queue_join(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_queue_join(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     call, _ = asm.index.leg(msg, at)
     call.in_queue = True
     if call.dial_started_at is None:
@@ -145,13 +163,13 @@ def _on_queue_join(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallSta
     return call
 
 
-def _on_queue_leave(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState:
+def _on_queue_leave(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     call, _ = asm.index.leg(msg, at)
     call.in_queue = False
     return call
 
 
-def _on_blind_transfer(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState | None:
+def _on_blind_transfer(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState | None:
     if msg.get(n.RESULT) != n.TRANSFER_SUCCESS:
         return None
     call, _ = asm.index.leg(msg, at, prefix=n.TRANSFEREE)
@@ -159,7 +177,7 @@ def _on_blind_transfer(asm: CallAssembler, msg: AmiMessage, at: datetime) -> Cal
     return call
 
 
-def _on_cdr(asm: CallAssembler, msg: AmiMessage, at: datetime) -> CallState | None:
+def _on_cdr(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState | None:
     cdr = cdr_from_event(msg, asm.cdr_tz)
     call = asm.index.by_uniqueid.get(cdr.uniqueid)
     if call is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from callpool.pbx.sim_streams import IdAllocator, TimedFrame
+from callpool.pbx.sim.streams import IdAllocator, TimedFrame
 
 CallKind = Literal["answered", "missed", "busy", "callback"]
 CALL_KINDS: tuple[CallKind, ...] = ("answered", "missed", "busy", "callback")

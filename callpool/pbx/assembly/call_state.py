@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from callpool.pbx.cdr import CdrRecord
-from callpool.pbx.names import DIAL_BUSY, DIAL_CHANUNAVAIL, DIAL_CONGESTION
+from callpool.pbx.assembly.cdr import CdrRecord
+from callpool.pbx.assembly.names import DIAL_BUSY, DIAL_CHANUNAVAIL, DIAL_CONGESTION
 
 __all__ = ["AssembledCall", "CallState", "Direction", "Leg", "Outcome", "summarize_call"]
 

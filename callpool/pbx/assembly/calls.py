@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx import names as n
-from callpool.pbx.call_index import CallIndex
-from callpool.pbx.call_state import AssembledCall, CallState, summarize_call
-from callpool.pbx.dialplan import PbxDialplan
-from callpool.pbx.events import AmiMessage
-from callpool.pbx.folds import FOLDS
+from callpool.pbx.assembly import names as n
+from callpool.pbx.assembly.call_index import CallIndex
+from callpool.pbx.assembly.call_state import AssembledCall, CallState, summarize_call
+from callpool.pbx.assembly.dialplan import PbxDialplan
+from callpool.pbx.assembly.events import AmiMessage
+from callpool.pbx.assembly.folds import FOLDS
 
 __all__ = [
     "DEFAULT_CDR_GRACE",

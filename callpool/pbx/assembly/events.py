@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx import names
+from callpool.pbx.assembly import names
 
 __all__ = [
     "DEFAULT_MAX_FRAME",

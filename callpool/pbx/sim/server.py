@@ -7,11 +7,11 @@ connection is closed, as Asterisk does), ``Ping``, ``CoreSettings``, ``Logoff``,
 ``Invalid/unknown command`` error for anything else.
 
 After a login with events on, the session receives *the stream*: one sequence of
-:class:`~callpool.pbx.sim_streams.TimedFrame` per simulator, like the one event bus of a
+:class:`~callpool.pbx.sim.streams.TimedFrame` per simulator, like the one event bus of a
 PBX. The stream only advances while at least one session listens, so a client that
 reconnects gets the frames it had not received yet. Sources: a capture replayed byte
 for byte (:meth:`AmiSimulator.from_capture`), any iterable of frames (generated calls
-from :mod:`callpool.pbx.sim_scenarios`, :func:`~callpool.pbx.sim_streams.renumbered_stream`),
+from :mod:`callpool.pbx.sim.scenarios`, :func:`~callpool.pbx.sim.streams.renumbered_stream`),
 and calls placed on demand with :meth:`AmiSimulator.place_call`.
 
 ``speed`` scales the frames' delays: 0 sends as fast as possible, 1.0 keeps the original
@@ -42,8 +42,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from callpool.pbx.sim_scenarios import SimCall, call_frames, scenario_frames
-from callpool.pbx.sim_streams import (
+from callpool.pbx.sim.scenarios import SimCall, call_frames, scenario_frames
+from callpool.pbx.sim.streams import (
     BANNER,
     FRAME_END,
     FULLY_BOOTED,

@@ -13,10 +13,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx import names as n
-from callpool.pbx.call_state import CallState, Leg
-from callpool.pbx.cdr import CdrRecord
-from callpool.pbx.events import AmiMessage
+from callpool.pbx.assembly import names as n
+from callpool.pbx.assembly.call_state import CallState, Leg
+from callpool.pbx.assembly.cdr import CdrRecord
+from callpool.pbx.assembly.events import AmiMessage
 
 __all__ = ["BadEvent", "CallIndex"]
 

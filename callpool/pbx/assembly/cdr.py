@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx import names
-from callpool.pbx.events import AmiMessage
+from callpool.pbx.assembly import names
+from callpool.pbx.assembly.events import AmiMessage
 
 __all__ = ["CdrRecord", "cdr_from_event", "parse_master_csv_row"]
 

@@ -3,7 +3,7 @@
 AMI has no replay. When the link comes back, the calls that ended in between are
 rebuilt from the CDRs Asterisk's ``cdr_csv`` appended to ``Master.csv`` (setting
 ``cdr_csv_path`` of the PBX). The same vocabulary as the event assembly comes out: one
-:class:`~callpool.pbx.call_state.AssembledCall` per linkedid, direction from the same
+:class:`~callpool.pbx.assembly.call_state.AssembledCall` per linkedid, direction from the same
 ``PbxDialplan``, the same outcomes. Parsing and assembly are pure; only
 :func:`read_master_csv` opens the file.
 
@@ -73,9 +73,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx.call_state import AssembledCall, Direction, Outcome
-from callpool.pbx.cdr import CdrRecord, parse_master_csv_row
-from callpool.pbx.dialplan import PbxDialplan
+from callpool.pbx.assembly.call_state import AssembledCall, Direction, Outcome
+from callpool.pbx.assembly.cdr import CdrRecord, parse_master_csv_row
+from callpool.pbx.assembly.dialplan import PbxDialplan
 
 __all__ = [
     "MASTER_CSV_COLUMNS",

@@ -1,0 +1,1 @@
+"""A loopback AMI server that plays captured and generated calls: a PBX for tests and demos."""
