@@ -1,27 +1,57 @@
-"""The composition root: builds the web app with the parts switched on by settings. No logic."""
+"""The composition root: builds the web app from every room's routes and lifecycle contexts.
+
+No logic lives here. Each room exposes ``routes`` and, where it owns long-lived parts, a
+cleanup context; this module decides which run, in which order (the engine first, closed
+last), from the settings. Nothing is built at import time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import log as aiohttp_log
 from aiohttp import web
 
+from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import create_engine, is_sqlite
+from callpool.pbx.service import listeners_ctx
 from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
-from callpool.web.app import create_app
+from callpool.tracking import pool_api
+from callpool.tracking import service as tracking
+from callpool.web import health
+from callpool.web.errors import error_middleware
+from callpool.web.keys import ENGINE, SETTINGS
 
 log = logging.getLogger("callpool")
 
 
-def build_app(settings: Settings) -> web.Application:
-    contexts = []
+def create_app(settings: Settings) -> web.Application:
+    """The whole app as the settings switch it on (the scheduler with ``scheduler_enabled``)."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=catalog_api.IMPORT_MAX_BYTES
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(engine_ctx)
+    app.cleanup_ctx.append(tracking.tracking_ctx)
+    app.cleanup_ctx.append(listeners_ctx)
     if settings.scheduler_enabled:
-        contexts.append(scheduler_ctx)
-    return create_app(settings, *contexts)
+        app.cleanup_ctx.append(scheduler_ctx)
+    app.add_routes(health.routes)
+    app.add_routes(catalog_api.routes)
+    app.add_routes(pool_api.routes)
+    app.add_routes(tracking.routes)
+    return app
+
+
+async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url.get_secret_value())
+    app[ENGINE] = engine
+    yield
+    await engine.dispose()
 
 
 async def prepare_database(settings: Settings) -> None:
@@ -43,7 +73,7 @@ def run_server(settings: Settings) -> None:
     # asked for.
     access_log = aiohttp_log.access_logger if settings.access_log else None
     web.run_app(
-        build_app(settings),
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         print=None,

@@ -22,6 +22,10 @@ from tests import pg
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Apps built in tests run without the scheduler unless a test asks for it: a job firing
+# at a random moment would change what a test sees. Tests call the jobs directly.
+os.environ.setdefault("CALLPOOL_SCHEDULER_ENABLED", "false")
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not IN_CI:

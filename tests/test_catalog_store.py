@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpool.catalog import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, parse_spec
-from callpool.db import catalog_store
+from callpool.accounts import store as accounts_store
+from callpool.catalog import store as catalog_store
+from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, parse_spec
 from callpool.db.engine import transaction
 from callpool.db.tables import TrackingNumber
 from callpool.errors import AuthError, Conflict, InvalidPhoneNumber, NotFound, ValidationError
@@ -110,16 +111,16 @@ async def test_importing_an_existing_number_names_it_and_writes_nothing(
 
 
 async def test_token_maps_to_its_users_role(engine: AsyncEngine) -> None:
-    await catalog_store.add_user(engine, "ann", "correct horse battery", "admin")
-    new = await catalog_store.create_token(engine, "ann", "ci")
-    assert await catalog_store.role_for_token(engine, new.token) == "admin"
+    await accounts_store.add_user(engine, "ann", "correct horse battery", "admin")
+    new = await accounts_store.create_token(engine, "ann", "ci")
+    assert await accounts_store.role_for_token(engine, new.token) == "admin"
     assert new.token not in repr(new)
     with pytest.raises(AuthError):
-        await catalog_store.role_for_token(engine, new.token + "x")
+        await accounts_store.role_for_token(engine, new.token + "x")
 
 
 async def test_user_password_is_hashed_with_argon2(engine: AsyncEngine) -> None:
-    user = await catalog_store.add_user(engine, "bob", "correct horse battery", "viewer")
+    user = await accounts_store.add_user(engine, "bob", "correct horse battery", "viewer")
     assert user.password_hash.startswith("$argon2id$")
     assert "correct horse" not in user.password_hash
 

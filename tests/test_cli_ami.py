@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from callpool.cli import main
-from callpool.cli_ami import EVENT_CLASS, CheckResult, describe_check
+from callpool.cli.ami import EVENT_CLASS, CheckResult, describe_check
 from callpool.pbx.assembly.dialplan import PbxDialplan
 from callpool.pbx.assembly.folds import FOLDS
 from callpool.pbx.sim.server import AmiSimulator

@@ -28,10 +28,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
-from callpool.errors import StoreUnavailable
+from callpool.errors import Conflict, StoreUnavailable
 
 log = logging.getLogger("callpool.db")
 
@@ -122,3 +122,11 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A Core connection in a transaction, for hot paths that don't need the ORM."""
     async with store_errors(), engine.begin() as conn:
         yield conn
+
+
+async def flush_or_conflict(session: AsyncSession, conflict_message: str) -> None:
+    """Flush; a unique-constraint violation becomes ``Conflict(conflict_message)``."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(conflict_message) from None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callpool.auth import tokens_equal
-from callpool.db import catalog_store
+from callpool.accounts import store as accounts_store
+from callpool.accounts.credentials import tokens_equal
 from callpool.errors import AuthError, Forbidden
 from callpool.web.keys import ENGINE, SETTINGS
 
@@ -23,7 +23,7 @@ async def require_role(request: web.Request, role: str) -> str:
     if bootstrap is not None and tokens_equal(token, bootstrap.get_secret_value()):
         found = "admin"
     else:
-        found = await catalog_store.role_for_token(request.app[ENGINE], token)
+        found = await accounts_store.role_for_token(request.app[ENGINE], token)
     if ROLES.index(found) < ROLES.index(role):
         raise Forbidden(f"this needs the {role} role")
     return found

@@ -25,11 +25,11 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpool.catalog import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec
-from callpool.db import catalog_store
+from callpool.app import create_app
+from callpool.catalog import store as catalog_store
+from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec
 from callpool.db.engine import create_engine
 from callpool.settings import load_settings
-from callpool.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "web_snippet" / "test" / "pages"

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.app import create_app
 from callpool.db.engine import connection
 from callpool.db.tables import AmiEvent
 from callpool.pbx.assembly.calls import assemble_calls
 from callpool.pbx.sim.server import AmiSimulator
 from callpool.pbx.sim.streams import load_capture as capture_frames
 from callpool.settings import load_settings
-from callpool.web.app import create_app
 from callpool.web.keys import LISTENERS
 from tests.pbx.captures import ALL_CAPTURES, FIXTURES, load_capture
 from tests.pbx_io.listening import (

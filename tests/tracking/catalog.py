@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpool.catalog import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec
-from callpool.db import catalog_store
+from callpool.catalog import store as catalog_store
+from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec
 
 ORIGIN = "https://shop.example"
 OWN_NUMBER = "+74951234567"

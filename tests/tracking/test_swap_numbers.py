@@ -17,15 +17,16 @@ from click.testing import CliRunner
 from sqlalchemy import JSON, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpool.catalog import CampaignSpec, SiteSpec
+from callpool.app import create_app
+from callpool.catalog import store as catalog_store
+from callpool.catalog.spec import CampaignSpec, SiteSpec
 from callpool.cli import main
-from callpool.db import catalog_store, migrate
+from callpool.db import migrate
 from callpool.db.engine import create_engine
 from callpool.db.types import UtcDateTime
 from callpool.errors import InvalidPhoneNumber, ValidationError
 from callpool.settings import load_settings
 from callpool.tracking.visits import CampaignConfig, SiteConfig, numbers_to_show
-from callpool.web.app import create_app
 from tests.conftest import empty_tables
 
 SALES = "+74951234567"

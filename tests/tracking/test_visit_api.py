@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.app import create_app
 from callpool.db.engine import transaction
 from callpool.db.tables import Lease, PageView, PoolCounter, Session
 from callpool.settings import load_settings
 from callpool.tracking import api
-from callpool.web.app import create_app
 from tests.tracking.catalog import FALLBACK, ORIGIN, OWN_NUMBER, Catalog, make_catalog
 
 CHROME = (
@@ -371,8 +371,8 @@ async def test_snippet_is_served_with_the_sites_config(
 async def test_another_sites_key_cannot_touch_a_session(
     client: TestClient[Any, Any], catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    from callpool.catalog import SiteSpec
-    from callpool.db import catalog_store
+    from callpool.catalog import store as catalog_store
+    from callpool.catalog.spec import SiteSpec
 
     other = await catalog_store.add_site(engine, SiteSpec(name="other"), "RU")
     first = await visit(client, catalog.key)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from callpool.app import create_app
 from callpool.settings import load_settings
-from callpool.web.app import create_app
 
 ADMIN = {"Authorization": "Bearer bootstrap-admin-token-123"}
 
@@ -72,13 +72,13 @@ async def test_admin_api_needs_a_valid_token(
 
 
 async def test_viewer_token_cannot_write(client: TestClient[Any, Any], database_url: str) -> None:
-    from callpool.db import catalog_store
+    from callpool.accounts import store as accounts_store
     from callpool.db.engine import create_engine
 
     engine = create_engine(database_url)
     try:
-        await catalog_store.add_user(engine, "val", "a long enough password", "viewer")
-        token = (await catalog_store.create_token(engine, "val", "read")).token
+        await accounts_store.add_user(engine, "val", "a long enough password", "viewer")
+        token = (await accounts_store.create_token(engine, "val", "read")).token
     finally:
         await engine.dispose()
     viewer = {"Authorization": f"Bearer {token}"}

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.app import create_app
 from callpool.settings import load_settings
-from callpool.web.app import create_app
 from tests.tracking.catalog import ORIGIN, make_catalog
 
 HOST = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""SQL for the catalog: sites, campaigns, channels, tracking numbers, users and tokens.
+"""SQL for the catalog: sites, campaigns, channels and tracking numbers.
 
 Each public function is one transaction: a batch either lands whole or not at all.
 """
@@ -14,11 +14,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from callpool.auth import NewToken, hash_password, hash_token, new_token
-from callpool.catalog import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, normalize_numbers
-from callpool.db.engine import transaction
-from callpool.db.tables import ApiToken, Campaign, Channel, Site, TrackingNumber, User
-from callpool.errors import AuthError, Conflict, InvalidPhoneNumber, NotFound, ValidationError
+from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, normalize_numbers
+from callpool.db.engine import flush_or_conflict, transaction
+from callpool.db.tables import Campaign, Channel, Site, TrackingNumber
+from callpool.errors import Conflict, InvalidPhoneNumber, NotFound, ValidationError
 from callpool.phone import normalize_e164
 
 # Numbers checked against the table per query: well under both databases' bound
@@ -43,7 +42,7 @@ async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
     )
     async with transaction(engine) as session:
         session.add(site)
-        await _flush(session, f"a site named {spec.name!r} already exists")
+        await flush_or_conflict(session, f"a site named {spec.name!r} already exists")
     return site
 
 
@@ -69,7 +68,9 @@ async def add_campaign(engine: AsyncEngine, spec: CampaignSpec, region: str) -> 
             created_at=_now(),
         )
         session.add(campaign)
-        await _flush(session, f"campaign {spec.name!r} already exists in site {spec.site!r}")
+        await flush_or_conflict(
+            session, f"campaign {spec.name!r} already exists in site {spec.site!r}"
+        )
     return campaign
 
 
@@ -103,7 +104,9 @@ async def add_channel(engine: AsyncEngine, spec: ChannelSpec) -> Channel:
         fields = spec.model_dump(exclude={"site", "campaign"})
         channel = Channel(campaign_id=campaign.id, created_at=_now(), **fields)
         session.add(channel)
-        await _flush(session, f"channel {spec.name!r} already exists in {spec.campaign!r}")
+        await flush_or_conflict(
+            session, f"channel {spec.name!r} already exists in {spec.campaign!r}"
+        )
     return channel
 
 
@@ -181,56 +184,6 @@ def _row_number(raw: str, region: str, line: int) -> str:
         raise InvalidPhoneNumber(f"row {line}: {exc}") from None
 
 
-async def add_user(engine: AsyncEngine, username: str, password: str, role: str) -> User:
-    if role not in ("admin", "viewer"):
-        raise ValidationError("role: must be admin or viewer")
-    if not username or len(username) > 64 or not username.isprintable():
-        raise ValidationError("username: must be 1 to 64 printable characters")
-    user = User(
-        username=username, password_hash=hash_password(password), role=role, created_at=_now()
-    )
-    async with transaction(engine) as session:
-        session.add(user)
-        await _flush(session, f"user {username!r} already exists")
-    return user
-
-
-async def create_token(engine: AsyncEngine, username: str, name: str) -> NewToken:
-    token = new_token()
-    async with transaction(engine) as session:
-        user = await session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise NotFound(f"no user named {username!r}")
-        session.add(
-            ApiToken(
-                user_id=user.id,
-                name=name,
-                token_hash=token.token_hash,
-                prefix=token.prefix,
-                created_at=_now(),
-            )
-        )
-    return token
-
-
-async def role_for_token(engine: AsyncEngine, token: str) -> str:
-    """The role of a live token's user; AuthError for an unknown or revoked one."""
-    query = (
-        select(User.role, ApiToken.id)
-        .join(User, User.id == ApiToken.user_id)
-        .where(
-            ApiToken.token_hash == hash_token(token),
-            ApiToken.revoked_at.is_(None),
-            User.active.is_(True),
-        )
-    )
-    async with transaction(engine) as session:
-        row = (await session.execute(query)).first()
-    if row is None:
-        raise AuthError("unknown or revoked token")
-    return str(row[0])
-
-
 async def _site(session: AsyncSession, name: str) -> Site:
     site = await session.scalar(select(Site).where(Site.name == name))
     if site is None:
@@ -258,13 +211,6 @@ async def _channel(session: AsyncSession, campaign_id: int, name: str, line: int
     if channel.kind != "static":
         raise ValidationError(f"row {line}: channel {name!r} is a pool channel, not static")
     return channel
-
-
-async def _flush(session: AsyncSession, conflict_message: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(conflict_message) from None
 
 
 def site_dict(site: Site) -> dict[str, Any]:

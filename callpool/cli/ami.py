@@ -8,9 +8,6 @@ what to change in ``manager.conf``/``cdr_manager.conf`` if not.
 ``ami-sim`` serves the AMI simulator (:mod:`callpool.pbx.sim.server`): a recorded capture
 replayed at a chosen speed, or generated calls.
 
-:mod:`callpool.cli` imports this module at its end to register the commands; to keep
-that import one-way, the commands reach back into ``cli`` (``clear_errors``) only when
-they run.
 """
 
 from __future__ import annotations
@@ -21,23 +18,18 @@ import logging
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
+from callpool.cli.common import Context, clear_errors
 from callpool.errors import AmiError, AmiLoginFailed, ValidationError
 from callpool.pbx.ami import AmiConfig, AmiConnection, Headers
 from callpool.pbx.assembly import names as n
 from callpool.pbx.assembly.folds import FOLDS
 from callpool.pbx.sim.scenarios import SCENARIOS
 from callpool.settings import PbxSettings
-
-if TYPE_CHECKING:
-    from callpool.cli import Context
 
 __all__ = ["CheckResult", "ami", "ami_sim", "check_pbx", "describe_check"]
 
@@ -51,18 +43,6 @@ EVENT_CLASS: dict[str, str] = {name: "call" for name in FOLDS} | {
 # Folded events that only come with some calls: queue calls and transfers.
 OCCASIONAL = frozenset({n.QUEUE_CALLER_JOIN, n.QUEUE_CALLER_LEAVE, n.BLIND_TRANSFER})
 DIALPLAN_EVENTS = frozenset({n.NEWEXTEN, n.VARSET})
-
-
-def _clear_errors(func: Callable[..., None]) -> Callable[..., None]:
-    """``cli.clear_errors``, looked up when the command runs (see the module docstring)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        from callpool.cli import clear_errors
-
-        clear_errors(func)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.group()
@@ -80,7 +60,7 @@ def ami() -> None:
     help="Seconds to listen and count events.",
 )
 @click.pass_obj
-@_clear_errors
+@clear_errors
 def check(ctx: Context, pbx_name: str | None, listen: float) -> None:
     """Log in to each PBX, print its Asterisk version and the events that arrive."""
     settings = ctx.settings()
@@ -267,7 +247,7 @@ def _hints(result: CheckResult, saw_calls: bool) -> list[str]:
 @click.option("--seed", type=int, help="Seed of the random scenario.")
 @click.option("--username", default="callpool", show_default=True)
 @click.option("--secret", default="secret", show_default=True, envvar="CALLPOOL_AMI_SIM_SECRET")
-@_clear_errors
+@clear_errors
 def ami_sim(
     host: str,
     port: int,

@@ -1,0 +1,3 @@
+from callpool.cli.main import main
+
+main()
