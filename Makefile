@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint snippet browser clean
+.PHONY: install run test test-fast lint snippet browser wheel-check clean
 
 install: $(STAMP)
 
@@ -40,6 +40,14 @@ lint: install
 test: install snippet browser
 	cd web_snippet && npm test --silent && npm run --silent check
 	$(VENV)/bin/pytest -q
+
+# The pure tests alone (no database, network or browser): seconds, for the edit loop.
+test-fast: install
+	$(VENV)/bin/pytest -q -m pure
+
+# Build the wheel, install it into a fresh venv and run it from an empty directory.
+wheel-check:
+	bash .ci/check-wheel
 
 clean:
 	rm -rf $(VENV) web_snippet/node_modules .mypy_cache .ruff_cache .pytest_cache

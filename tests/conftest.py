@@ -40,6 +40,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(message) from None
 
 
+# A test marked pure must not reach for these (`make test-fast` runs the pure tests alone).
+IO_FIXTURES = frozenset(
+    {"engine", "database_url", "pg_base_url", "pg_migrated_url", "aiohttp_client", "aiohttp_server"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = IO_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("pure") and used:
+            raise pytest.UsageError(f"{item.nodeid} is marked pure but uses {sorted(used)}")
+
+
 async def _migrate(url: str) -> None:
     engine = create_engine(url)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from callpool.attribution import (
     Attribution,
     CallFacts,
@@ -12,6 +14,8 @@ from callpool.attribution import (
     attribute_call,
     reattribute,
 )
+
+pytestmark = pytest.mark.pure
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POOL = NumberFacts(

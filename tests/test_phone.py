@@ -5,6 +5,8 @@ import pytest
 from callpool.errors import InvalidPhoneNumber, ValidationError
 from callpool.phone import digits, format_display, normalize_e164
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize(
     ("raw", "region", "expected"),

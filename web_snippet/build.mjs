@@ -1,7 +1,8 @@
-// Bundles src/snippet.js (+ src/phone.js) into dist/callpool.min.js.
+// Bundles src/snippet.js (+ src/phone.js) into ../callpool/tracking/static/callpool.min.js
+// (inside the Python package, so that the wheel ships it; committed).
 //   node build.mjs            build, print sizes, fail if gzip > 4096 bytes
 //   node build.mjs --check    build into a temp file and fail if it differs
-//                             from the committed dist/callpool.min.js
+//                             from the committed built file
 import { build } from 'esbuild';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 export const PLACEHOLDER = '/*__CALLPOOL_CONFIG__*/null';
 const LIMIT = 4096;
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, 'dist', 'callpool.min.js');
+const dist = join(here, '..', 'callpool', 'tracking', 'static', 'callpool.min.js');
 const check = process.argv.includes('--check');
 
 async function bundle(minify) {
@@ -54,10 +55,10 @@ if (check) {
   const same = committed === readFileSync(out, 'utf8');
   rmSync(tmp, { recursive: true, force: true });
   if (!same) {
-    console.error('dist/callpool.min.js is out of date: run `npm run build` and commit it');
+    console.error(`${dist} is out of date: run \`npm run build\` and commit it`);
     process.exit(1);
   }
-  console.log('dist/callpool.min.js matches the source');
+  console.log('callpool/tracking/static/callpool.min.js matches the source');
 } else {
   mkdirSync(dirname(dist), { recursive: true });
   writeFileSync(dist, min);

@@ -1,6 +1,6 @@
 """The data model: SQLAlchemy 2 typed declarative tables.
 
-Migrations in ``migrations/`` build exactly this model on SQLite and PostgreSQL; a test
+Migrations in ``db/migrations/`` build exactly this model on SQLite and PostgreSQL; a test
 checks that autogenerate finds no difference. Relationships are ``lazy="raise_on_sql"``
 so that no query runs behind the async code's back.
 """

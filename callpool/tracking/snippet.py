@@ -1,6 +1,7 @@
 """Serves the snippet: ``GET /s/{site_key}.js`` with the site's configuration built in.
 
-The built file (``web_snippet/dist/callpool.min.js``) holds the placeholder
+The built file (``tracking/static/callpool.min.js``, built from ``web_snippet/`` and
+committed, so that it ships in the wheel) holds the placeholder
 ``/*__CALLPOOL_CONFIG__*/null``; it is replaced by the site's JSON configuration. The body
 is cached per site and served with an ETag, so browsers revalidate cheaply; a changed
 site or snippet changes the ETag.
@@ -18,7 +19,7 @@ from callpool.errors import NotFound
 from callpool.tracking.visits import SiteConfig
 from callpool.web.keys import SETTINGS
 
-SNIPPET_PATH = Path(__file__).resolve().parents[2] / "web_snippet" / "dist" / "callpool.min.js"
+SNIPPET_PATH = Path(__file__).resolve().parent / "static" / "callpool.min.js"
 PLACEHOLDER = "/*__CALLPOOL_CONFIG__*/null"
 
 routes = web.RouteTableDef()

@@ -13,7 +13,7 @@ from callpool.db.tables import AmiEvent, Call, Campaign, Lease, Session, Trackin
 from callpool.pbx.assembly.calls import assemble_calls
 from callpool.pbx.call_store import RawEvent, SqlCallStore
 from tests.pbx.captures import load_capture
-from tests.tracking.catalog import make_catalog
+from tests.seed import make_catalog
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -16,6 +16,8 @@ from callpool.tracking.capacity import (
     rule_of_thumb_pool_size,
 )
 
+pytestmark = pytest.mark.pure
+
 
 def erlang_b_exact(servers: int, load: Fraction) -> Fraction:
     """The textbook formula in exact arithmetic: an independent check on the recursion."""

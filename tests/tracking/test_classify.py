@@ -12,6 +12,8 @@ from callpool.tracking.classify import (
     is_same_site,
 )
 
+pytestmark = pytest.mark.pure
+
 SITE = ["example.com"]
 LANDING = "https://example.com/"
 

@@ -15,7 +15,7 @@ from callpool.db.engine import connection, create_engine
 from callpool.db.tables import Site
 from callpool.errors import NotFound
 from callpool.tracking.directory import SiteDirectory
-from tests.tracking.catalog import OWN_NUMBER, make_catalog
+from tests.seed import OWN_NUMBER, make_catalog
 
 OTHER_NUMBER = "+74957770000"
 

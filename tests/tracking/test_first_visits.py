@@ -36,7 +36,7 @@ from callpool.tracking.leases import (
 from callpool.tracking.visit_sql import TAKE_FREE_NUMBER, first_visit_params, pick_params
 from callpool.tracking.visits import SiteConfig, plan_visit
 from tests.conftest import _migrate, empty_tables
-from tests.tracking.catalog import make_catalog
+from tests.seed import make_catalog
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
 LANDING = "https://shop.example/?utm_source=bing&utm_medium=cpc&utm_campaign=winter&gclid=abc"

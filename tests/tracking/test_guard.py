@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from callpool.errors import ConfigError
 from callpool.tracking.guard import RateLimiter, is_blocked_ip, is_bot, parse_networks
 
+pytestmark = pytest.mark.pure
+
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"

@@ -14,7 +14,7 @@ from callpool.db.engine import connection
 from callpool.db.tables import Lease, Session, Site, TrackingNumber, Visitor
 from callpool.tracking.heartbeats import LEASELESS_HOLD, HeartbeatCache, renewed_expiry
 from callpool.tracking.leases import SqlLeaseStore
-from tests.tracking.catalog import make_catalog
+from tests.seed import make_catalog
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOLD = timedelta(seconds=300)

@@ -18,6 +18,8 @@ from callpool.tracking.pool import (
     lease_expiry,
 )
 
+pytestmark = pytest.mark.pure
+
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 COOLDOWN = timedelta(minutes=5)
 

@@ -24,7 +24,7 @@ from callpool.tracking.pool import LiveLease, PoolNumber, choose_number
 from callpool.tracking.pool_status import pool_status, retire_numbers
 from callpool.tracking.visit_sql import free_number_query, take_free_number_statement
 from tests.conftest import empty_tables
-from tests.tracking.catalog import make_catalog
+from tests.seed import make_catalog
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]

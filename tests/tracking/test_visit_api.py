@@ -16,7 +16,7 @@ from callpool.db.engine import transaction
 from callpool.db.tables import Lease, PageView, PoolCounter, Session
 from callpool.settings import load_settings
 from callpool.tracking import api
-from tests.tracking.catalog import FALLBACK, ORIGIN, OWN_NUMBER, Catalog, make_catalog
+from tests.seed import FALLBACK, ORIGIN, OWN_NUMBER, Catalog, make_catalog
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

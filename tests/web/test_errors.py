@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.app import create_app
 from callpool.settings import load_settings
-from tests.tracking.catalog import ORIGIN, make_catalog
+from tests.seed import ORIGIN, make_catalog
 
 HOST = "127.0.0.1"
 

@@ -1,4 +1,4 @@
-// DOM behaviour of the built snippet (dist/callpool.min.js) in jsdom — no
+// DOM behaviour of the built snippet (callpool/tracking/static/callpool.min.js) in jsdom — no
 // browser. fetch / sendBeacon are mocked; the real-browser e2e tests against
 // the real server live with the server.
 import { test, afterEach } from 'node:test';
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { JSDOM } from 'jsdom';
 
 const here = new URL('.', import.meta.url);
-const CODE = readFileSync(new URL('../dist/callpool.min.js', here), 'utf8');
+const CODE = readFileSync(new URL('../../callpool/tracking/static/callpool.min.js', here), 'utf8');
 const PLACEHOLDER = '/*__CALLPOOL_CONFIG__*/null';
 const PAGE1 = readFileSync(new URL('pages/index.html', here), 'utf8');
 const PAGE2 = readFileSync(new URL('pages/page2.html', here), 'utf8');

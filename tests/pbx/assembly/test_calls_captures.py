@@ -1,5 +1,7 @@
 """Every AMI capture assembles into the calls its README and plan describe.
 
+pytestmark = pytest.mark.pure
+
 The expected calls are written out below, one row per call: what the test driver did
 (``<capture>.plan.json``: caller, DID, agent modes, ring and talk times, patience)
 run through the captures' dialplan (DIDs 001/004 -> 201, 002/005 -> 202, 003 -> 203,

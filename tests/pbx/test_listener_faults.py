@@ -37,7 +37,7 @@ from callpool.pbx.sim.server import AmiSimulator
 from callpool.pbx.sim.streams import IdAllocator, frame_name
 from callpool.pbx.sim.streams import load_capture as capture_frames
 from tests.pbx.captures import FIXTURES, load_capture
-from tests.pbx_io.listening import (
+from tests.pbx.listening import (
     finish,
     make_listener,
     pbx_for,

@@ -35,6 +35,8 @@ from callpool.pbx.assembly.cdr_csv import (
 from callpool.pbx.assembly.dialplan import PbxDialplan
 from tests.pbx.captures import ALL_CAPTURES, FIXTURES, Capture, load_capture
 
+pytestmark = pytest.mark.pure
+
 
 def csv_lines(name: str) -> list[str]:
     return (FIXTURES / f"{name}.master.csv").read_text().splitlines(keepends=True)

@@ -12,6 +12,8 @@ from callpool.pbx.assembly.cdr import cdr_from_event, parse_master_csv_row
 from callpool.pbx.assembly.events import AmiMessage
 from tests.pbx.captures import ALL_CAPTURES, load_capture
 
+pytestmark = pytest.mark.pure
+
 ROW = [
     "", "79161110001", "74950000001", "from-pstn", '"" <79161110001>',
     "Local/74950000001@from-pstn-00000000;2", "Local/201@agents-00000001;1", "Dial",

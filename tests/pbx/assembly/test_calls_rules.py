@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callpool.pbx.assembly.calls import AssembledCall, CallAssembler, PbxDialplan, assemble_calls
 from callpool.pbx.assembly.events import AmiMessage
+
+pytestmark = pytest.mark.pure
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 Event = tuple[AmiMessage, datetime]
@@ -475,24 +478,3 @@ def test_call_silent_past_stale_after_is_finished_by_flush() -> None:
     assert assembler.flush(at(3000)) == []  # a long quiet call is not stale yet
     call = only(assembler.flush(at(4 + 3600)))
     assert (call.outcome, assembler.stats.stale_calls, assembler.open_calls) == ("answered", 1, 0)
-
-
-def test_pure_modules_import_no_adapter_library() -> None:
-    import ast
-    from pathlib import Path
-
-    import callpool.pbx.assembly
-
-    forbidden = ("sqlalchemy", "aiohttp", "panoramisk", "apscheduler", "asyncio", "socket")
-    root = Path(callpool.pbx.assembly.__file__).parent
-    pure = ("names", "events", "cdr", "dialplan", "call_state", "call_index", "folds", "calls")
-    for module in pure:
-        tree = ast.parse((root / f"{module}.py").read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                imported = [node.module or ""]
-            else:
-                continue
-            assert not any(name.split(".")[0] in forbidden for name in imported), module

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from callpool.errors import AmiProtocolError
 from callpool.pbx.assembly.events import AmiMessage, FrameSplitter, MalformedFrame, parse_message
 
+pytestmark = pytest.mark.pure
+
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 LOGIN = b"Response: Success\r\nActionID: capture-login\r\nMessage: Authentication accepted\r\n\r\n"
 NEWCHANNEL = (

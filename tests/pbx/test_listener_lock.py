@@ -11,7 +11,7 @@ from callpool.db.engine import create_engine
 from callpool.pbx.sim.server import AmiSimulator
 from callpool.pbx.sim.streams import load_capture as capture_frames
 from tests.pbx.captures import FIXTURES
-from tests.pbx_io.listening import finish, make_listener, running, stored_calls, wait_until
+from tests.pbx.listening import finish, make_listener, running, stored_calls, wait_until
 
 
 async def test_one_listener_per_pbx_and_a_quick_takeover(

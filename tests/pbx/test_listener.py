@@ -20,7 +20,7 @@ from callpool.pbx.sim.streams import load_capture as capture_frames
 from callpool.settings import load_settings
 from callpool.web.keys import LISTENERS
 from tests.pbx.captures import ALL_CAPTURES, FIXTURES, load_capture
-from tests.pbx_io.listening import (
+from tests.pbx.listening import (
     finish,
     make_listener,
     running,

@@ -29,7 +29,7 @@ from callpool.pbx.assembly.folds import FOLDS
 from callpool.pbx.sim.server import AmiSimulator
 from callpool.settings import PbxSettings, load_settings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ami"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 SECRET = "s3cr3t-never-printed"
 
 
@@ -275,7 +275,7 @@ def test_ami_sim_on_a_busy_port_is_one_line() -> None:
 
 
 # --- asterisk/: the examples the PBX admin copies --------------------------------------------
-ASTERISK = Path(__file__).parent.parent / "asterisk"
+ASTERISK = Path(__file__).resolve().parents[2] / "asterisk"
 
 
 def test_manager_conf_grants_the_classes_of_the_folded_events() -> None:

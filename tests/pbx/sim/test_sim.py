@@ -20,7 +20,7 @@ from callpool.pbx.sim.streams import (
     renumbered_stream,
 )
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ami"
 END = b"\r\n\r\n"
 
 
