@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -48,6 +49,9 @@ class PbxSettings(BaseModel):
     cdr_csv_path: Path | None = None
 
 
+_TOML_FILE: ContextVar[Path | None] = ContextVar("callpool_toml_file", default=None)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -83,8 +87,6 @@ class Settings(BaseSettings):
     # Credit a known caller's earlier visit, not the stranger now leasing the number.
     credit_repeat_callers: bool = True
 
-    _toml_file: ClassVar[Path | None] = None
-
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: SecretStr) -> SecretStr:
@@ -113,7 +115,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, cls._toml_file))
+        return (init_settings, env_settings, _TomlSource(settings_cls, _TOML_FILE.get()))
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -143,13 +145,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG"):
         config_file = Path(os.environ[f"{ENV_PREFIX}CONFIG"])
     given = {key: value for key, value in overrides.items() if value is not None}
-    Settings._toml_file = config_file
+    # The file reaches the TOML source through a context variable: pydantic-settings builds
+    # its sources in a classmethod, and a class attribute would be shared by every caller.
+    token = _TOML_FILE.set(config_file)
     try:
         return Settings(**given)
     except PydanticValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     finally:
-        Settings._toml_file = None
+        _TOML_FILE.reset(token)
 
 
 def _describe(exc: PydanticValidationError) -> str:

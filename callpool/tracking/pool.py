@@ -1,9 +1,11 @@
 """Number pool allocation rules: which tracking number a visit gets.
 
 The same shape as cosmicpython's ``allocate``: plain values in, a choice or a domain
-error (``PoolExhausted``) out. The SQL lease store reads the campaign's numbers and
-leases, calls ``allocate_number`` and writes the result in one transaction; this module
-never sees a session or the clock.
+error (``PoolExhausted``) out; this module never sees a session or the clock. These rules
+are the specification of the pool: the SQL store picks in one statement for speed
+(``visit_sql``'s pick, with the same order and the same cool-down), and a test
+(``test_sql_pick_agrees_with_the_pure_rules``) holds that pick against ``choose_number``
+on random pools, on both databases.
 
 The rules:
 
