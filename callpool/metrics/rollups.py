@@ -24,7 +24,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callpool.db.engine import connection
-from callpool.db.tables import Call, MetricCallFacts, MetricRollup
+from callpool.db.tables import Call, MetricCallFacts, MetricDirtyDay, MetricRollup
 from callpool.metrics.campaigns import CampaignMetrics, load_campaign
 from callpool.metrics.definitions import days_between, judge_calls, period_bounds
 from callpool.metrics.model import CallFacts, CallRecord
@@ -147,13 +147,27 @@ async def day_calls(
     return list(subjects.values()), list(history.values())
 
 
-async def rebuild_day(engine: AsyncEngine, campaign_id: int, day: date) -> int:
-    """Replace one local day's facts and roll-ups of a campaign; returns the facts written."""
+async def rebuild_day(
+    engine: AsyncEngine, campaign_id: int, day: date, *, clear_marks_before: datetime | None = None
+) -> int:
+    """Replace one local day's facts and roll-ups of a campaign; returns the facts written.
+
+    With ``clear_marks_before``, the day's ``metric_dirty_days`` mark goes in the same
+    transaction, unless it was made after that moment (then it is rebuilt again).
+    """
     async with connection(engine) as conn:
         campaign = await load_campaign(conn, campaign_id)
         subjects, history = await day_calls(conn, campaign, day)
         facts = judge_calls(subjects, history, campaign.settings)
         await write_day(conn, campaign_id, day, facts)
+        if clear_marks_before is not None:
+            await conn.execute(
+                delete(MetricDirtyDay).where(
+                    MetricDirtyDay.campaign_id == campaign_id,
+                    MetricDirtyDay.local_day == day,
+                    MetricDirtyDay.marked_at <= clear_marks_before,
+                )
+            )
     return len(facts)
 
 
