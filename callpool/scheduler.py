@@ -16,16 +16,22 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.metrics.jobs import recompute_yesterday, roll_up
+from callpool.settings import Settings
 from callpool.tracking.expiry import expire_leases
-from callpool.web.keys import ENGINE
+from callpool.web.keys import ENGINE, SETTINGS
 
 log = logging.getLogger("callpool.jobs")
 
 Job = Callable[[AsyncEngine, datetime], Awaitable[object]]
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
-# name, job, interval in seconds
-JOBS: list[tuple[str, Job, int]] = [("expire_leases", expire_leases, 60)]
+# name, job, interval in seconds (or the setting that gives it)
+JOBS: list[tuple[str, Job, int | Callable[[Settings], int]]] = [
+    ("expire_leases", expire_leases, 60),
+    ("metrics_rollup", roll_up, lambda settings: settings.metrics_interval),
+    ("metrics_nightly", recompute_yesterday, 3600),  # acts once per local day
+]
 
 
 def _guarded(name: str, job: Job, engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
@@ -43,7 +49,8 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
-    for name, job, seconds in JOBS:
+    for name, job, every in JOBS:
+        seconds = every(app[SETTINGS]) if callable(every) else every
         scheduler.add_job(
             _guarded(name, job, app[ENGINE]),
             "interval",

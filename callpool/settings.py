@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     visitor_rate_per_second: float = Field(default=2.0, gt=0)
     visitor_burst: int = Field(default=30, ge=1)
     scheduler_enabled: bool = True
+    # Seconds between metrics roll-ups: a finished call shows in today's figures within
+    # this plus the roll-up's own run time.
+    metrics_interval: int = Field(default=60, ge=5, le=3600)
     # How often the snippet sends a heartbeat while its page is visible.
     heartbeat_interval: int = Field(default=30, ge=5, le=300)
     ami_enabled: bool = False
