@@ -117,6 +117,20 @@ async def list_channels(engine: AsyncEngine, site: str, campaign: str) -> Sequen
         return (await session.scalars(query.order_by(Channel.priority, Channel.name))).all()
 
 
+async def list_numbers(engine: AsyncEngine, site: str, campaign: str) -> list[dict[str, Any]]:
+    """A campaign's numbers with their static channel's name (None: the pool)."""
+    async with transaction(engine) as session:
+        found = await _campaign(session, site, campaign)
+        query = (
+            select(TrackingNumber, Channel.name)
+            .outerjoin(Channel, Channel.id == TrackingNumber.channel_id)
+            .where(TrackingNumber.campaign_id == found.id)
+            .order_by(Channel.name.is_not(None), Channel.name, TrackingNumber.e164)
+        )
+        rows = (await session.execute(query)).all()
+    return [{**number_dict(number), "channel": channel} for number, channel in rows]
+
+
 async def import_numbers(
     engine: AsyncEngine, specs: Sequence[NumberSpec], region: str
 ) -> list[TrackingNumber]:
