@@ -28,6 +28,8 @@ PURE_MODULES = (
     "callpool.tracking.visits",
     "callpool.pbx.assembly.calls",
     "callpool.pbx.assembly.cdr_csv",
+    "callpool.metrics.definitions",
+    "callpool.metrics.registry",
 )
 FORBIDDEN = {
     "sqlalchemy",

@@ -7,7 +7,7 @@ so that no query runs behind the async code's back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,11 +16,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -81,6 +83,18 @@ class Campaign(Base):
     fallback_number: Mapped[str | None] = mapped_column(E164)
     # The site's own numbers this campaign replaces (E.164); empty: all of them.
     swap_numbers: Mapped[list[str]] = mapped_column(default=list)
+    # Metric settings (docs/metrics.md).
+    short_abandon_seconds: Mapped[int] = mapped_column(Integer, default=5)
+    service_level_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    callback_window_days: Mapped[int] = mapped_column(Integer, default=7)
+    self_callback_same_day: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_time_lookback_days: Mapped[int | None] = mapped_column(Integer)  # NULL: unlimited
+    # The outcomes a call of this campaign can be given, and which of them count as success.
+    outcomes: Mapped[list[str]] = mapped_column(
+        default=lambda: ["lead", "sale", "spam", "not relevant"]
+    )
+    successful_outcomes: Mapped[list[str]] = mapped_column(default=lambda: ["lead", "sale"])
+    telephony_cost_per_minute: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal("0"))
     created_at: Mapped[datetime]
 
 
@@ -243,6 +257,9 @@ class Call(Base):
         Index("ix_calls_campaign_id_started_at", "campaign_id", "started_at"),
         Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
         Index("ix_calls_started_at", "started_at"),
+        # Metrics: our call-back attempts to a number; the calls changed since a roll-up.
+        Index("ix_calls_called_number_started_at", "called_number", "started_at"),
+        Index("ix_calls_updated_at", "updated_at"),
         CheckConstraint("direction IN ('inbound', 'outbound', 'internal')", name="direction"),
         CheckConstraint("wait_seconds >= 0 AND talk_seconds >= 0", name="durations"),
     )
@@ -273,6 +290,12 @@ class Call(Base):
     visitor_id: Mapped[str | None] = mapped_column(String(36))
     attribution: Mapped[str | None] = mapped_column(String(32))
     raw_cdrs: Mapped[list[str]] = mapped_column(default=list)
+    # Q.850 cause of the customer's leg's hangup.
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    # Set later by a user or a CRM (one of the campaign's outcomes, and a value); writers
+    # that change them must bump updated_at so that the metrics roll the call up again.
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -377,3 +400,133 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class AdSpend(Base):
+    """Advertising spend of a channel on one local day of its campaign (imported)."""
+
+    __tablename__ = "ad_spend"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "day", name="uq_ad_spend_channel_id_day"),
+        CheckConstraint("amount >= 0", name="amount_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    source: Mapped[str | None] = mapped_column(String(64))  # e.g. the import's file or API
+    updated_at: Mapped[datetime]
+
+
+class MetricCallFacts(Base):
+    """One inbound call of a campaign's report, judged once (``metrics.model.CallFacts``).
+
+    Derived: dropped and rebuilt from ``calls`` per campaign and local day. What exact
+    distinct counts and medians over any period need. An untracked call (the site's main
+    line) has a row in each campaign of its site.
+    """
+
+    __tablename__ = "metric_call_facts"
+    __table_args__ = (
+        Index("ix_metric_call_facts_campaign_id_local_day", "campaign_id", "local_day"),
+        Index("ix_metric_call_facts_customer_local_day", "customer", "local_day"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(12))
+    channel_id: Mapped[int | None] = mapped_column(Integer)
+    local_day: Mapped[date] = mapped_column(Date)
+    hour: Mapped[int] = mapped_column(SmallInteger)
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    customer: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12))
+    short_abandon: Mapped[bool] = mapped_column(Boolean)
+    wait_seconds: Mapped[int] = mapped_column(Integer)
+    talk_seconds: Mapped[int] = mapped_column(Integer)
+    target: Mapped[bool] = mapped_column(Boolean)
+    first_time: Mapped[bool] = mapped_column(Boolean)
+    answered_in_sl: Mapped[bool] = mapped_column(Boolean)
+    billed_minutes: Mapped[int] = mapped_column(Integer)
+    successful: Mapped[bool] = mapped_column(Boolean)
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    called_back_by_us: Mapped[bool] = mapped_column(Boolean)
+    called_back_by_themselves: Mapped[bool] = mapped_column(Boolean)
+    attempted: Mapped[bool] = mapped_column(Boolean)
+    attempt_delay: Mapped[int | None] = mapped_column(Integer)
+
+
+class MetricRollup(Base):
+    """Additive figures per campaign, row (kind, channel), local day and hour.
+
+    Derived from ``metric_call_facts``; dropped and rebuilt with them. ``channel_key`` is
+    the channel id, or 0 for the unattributed and untracked rows (no NULL in the key).
+    """
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = (
+        UniqueConstraint(
+            "campaign_id",
+            "local_day",
+            "kind",
+            "channel_key",
+            "hour",
+            name="uq_metric_rollups_campaign_id_key",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    local_day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(12))
+    channel_key: Mapped[int] = mapped_column(Integer)
+    hour: Mapped[int] = mapped_column(SmallInteger)
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    calls: Mapped[int] = mapped_column(Integer)
+    first_time_calls: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    no_answer: Mapped[int] = mapped_column(Integer)
+    busy: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+    short_abandons: Mapped[int] = mapped_column(Integer)
+    target_calls: Mapped[int] = mapped_column(Integer)
+    answered_in_sl: Mapped[int] = mapped_column(Integer)
+    successful_calls: Mapped[int] = mapped_column(Integer)
+    billed_minutes: Mapped[int] = mapped_column(Integer)
+    known_missed_calls: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+
+class MetricDirtyDay(Base):
+    """A campaign's local day whose facts must be rebuilt (written by whoever changes
+    what they depend on outside ``calls``; the roll-up job clears it)."""
+
+    __tablename__ = "metric_dirty_days"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    marked_at: Mapped[datetime]
+
+
+class MetricState(Base):
+    """Per job: the ``calls.updated_at`` seen so far and when the figures were fresh."""
+
+    __tablename__ = "metric_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    watermark: Mapped[datetime | None]
+    fresh_at: Mapped[datetime | None]

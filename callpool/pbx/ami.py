@@ -1,9 +1,9 @@
 """The AMI connection: panoramisk, with its sharp edges guarded. The only panoramisk import.
 
 ``AmiConnection`` keeps one logged-in AMI session to one PBX and hands every event, in
-order, to an async handler: ``await handler(headers, received_at)`` where ``headers`` is a
-plain ``dict[str, str | list[str]]`` (repeated headers become lists) and ``received_at``
-is ``time.time()`` when the event was read.
+order, to an async handler: ``await handler(msg, received_at)`` where ``msg`` is an
+:class:`~callpool.pbx.assembly.events.AmiMessage` (parsed once, by the events module;
+repeated headers kept) and ``received_at`` is ``time.time()`` when the event was read.
 
 How each guard of STYLE.md is met (checked against panoramisk 1.4's source):
 
@@ -28,12 +28,12 @@ How each guard of STYLE.md is met (checked against panoramisk 1.4's source):
   ``asyncio.wait_for``, and is failed at once when the connection is lost.
 - *Callbacks.* The Manager's built-in ``FullyBooted`` callback (an async one, which would
   become an unreferenced task) is removed; ONE sync callback converts the message and puts
-  ``(headers, received_at)`` on an ``asyncio.Queue``, inside ``try`` so it never raises into
+  ``(message, received_at)`` on an ``asyncio.Queue``, inside ``try`` so it never raises into
   panoramisk's read loop. One consumer task (kept, cancelled by ``close()``) awaits the
   handler per event, logging and counting its exceptions with the PBX and event name.
 - *UTF-8 split across reads.* The Manager decodes with ``latin-1`` (one char per byte,
   never fails, nothing dropped); header names and values are re-encoded to bytes with
-  latin-1 and decoded as UTF-8 here.
+  latin-1 and decoded as UTF-8 by ``events.message_from_latin1``.
 - ``panoramisk.testing`` is not used.
 
 What panoramisk still does that the caller should know: its parser strips each message,
@@ -62,11 +62,14 @@ from panoramisk.ami_protocol import AMIProtocol
 from pydantic import SecretStr
 
 from callpool.errors import AmiError, AmiLoginFailed
+from callpool.pbx.assembly.events import AmiMessage, decode_latin1, message_from_latin1
 
 log = logging.getLogger("callpool.ami")
 
-Headers = dict[str, str | list[str]]
-EventHandler = Callable[[Headers, float], Awaitable[None]]
+# What a handler receives and an action returns: one message, parsed once. (The name is
+# kept from when it was a dict, for the callers that annotate with it.)
+Headers = AmiMessage
+EventHandler = Callable[[AmiMessage, float], Awaitable[None]]
 SkipHook = Callable[[float], None]
 LoginHook = Callable[[], Awaitable[None]]
 State = Literal["connecting", "logged_in", "login_failed", "backoff", "closed"]
@@ -105,33 +108,14 @@ class AmiHealth:
     queue_depth: int
 
 
-def decode_value(value: str) -> str:
-    """A latin-1-decoded AMI string back to its bytes, read as UTF-8 (bad bytes replaced)."""
-    if value.isascii():
-        return value
-    return value.encode("latin-1").decode("utf-8", "replace")
+def wire_message(message: Mapping[str, Any]) -> AmiMessage:
+    """A panoramisk Message as an :class:`AmiMessage`, parsed once by the events module.
 
-
-def message_headers(message: Mapping[str, Any]) -> Headers:
-    """A panoramisk Message as a plain dict, names and values decoded as UTF-8.
-
-    This runs for every event, so the common case (an event of plain ASCII strings) is
-    a dict copy and two C-level checks: a panoramisk ``Message`` keeps its headers in
-    ``_store``, ``{lower-cased name: (name, value)}``, which ``items()`` would walk in
-    Python with a ``lower()`` per header.
+    A panoramisk ``Message`` keeps its headers in ``_store``, ``{lower-cased name: (name,
+    value)}``; its ``items()`` would walk that in Python with a ``lower()`` per header.
     """
     store = getattr(message, "_store", None)
-    if type(store) is dict:
-        headers: Headers = dict(store.values())
-        headers.pop("content", None)
-        try:
-            # TypeError when a value is a list (a repeated header) or not a str.
-            ascii_only = "".join(headers.values()).isascii()  # type: ignore[arg-type]
-        except TypeError:
-            ascii_only = False
-        if ascii_only and "".join(headers).isascii():
-            return headers
-    return _decoded_headers(message)
+    return message_from_latin1(store.values() if type(store) is dict else message.items())
 
 
 def _event_name(message: Mapping[str, Any]) -> str:
@@ -139,20 +123,8 @@ def _event_name(message: Mapping[str, Any]) -> str:
     store = getattr(message, "_store", None)
     if type(store) is dict:
         entry = store.get("event")
-        return decode_value(str(entry[1])) if entry is not None else ""
-    return decode_value(str(message.get("Event", "")))
-
-
-def _decoded_headers(message: Mapping[str, Any]) -> Headers:
-    headers: Headers = {}
-    for key, value in message.items():
-        if key == "content":  # panoramisk's body of a 'Response: Follows', not a header
-            continue
-        if isinstance(value, list):
-            headers[decode_value(key)] = [decode_value(str(v)) for v in value]
-        else:
-            headers[decode_value(key)] = decode_value(str(value))
-    return headers
+        return decode_latin1(str(entry[1])) if entry is not None else ""
+    return decode_latin1(str(message.get("Event", "")))
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]
@@ -228,7 +200,7 @@ class AmiConnection:
         self._events_received = 0
         self._handler_errors = 0
         self._reconnects = 0
-        self._queue: asyncio.Queue[tuple[Headers, float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[AmiMessage, float]] = asyncio.Queue()
         self._manager: _Manager | None = None
         self._lost = asyncio.Event()
         self._pending: set[asyncio.Future[Any]] = set()
@@ -312,7 +284,7 @@ class AmiConnection:
 
     async def send_action(
         self, action: Mapping[str, str], *, within: float | None = None
-    ) -> list[Headers]:
+    ) -> list[AmiMessage]:
         """Send an action; its response(s) (several for event-list actions)."""
         if self._state != "logged_in":
             raise AmiError(f"{self.config.name}: not logged in ({self._state})")
@@ -410,7 +382,7 @@ class AmiConnection:
         except Exception:
             log.exception("AMI %s: the login hook failed", self.config.name)
 
-    async def _action(self, action: dict[str, str], within: float) -> list[Headers]:
+    async def _action(self, action: dict[str, str], within: float) -> list[AmiMessage]:
         manager = self._manager
         if manager is None or self._lost.is_set():
             raise AmiError("not connected")
@@ -424,7 +396,7 @@ class AmiConnection:
         finally:
             self._pending.discard(future)
         replies = reply if isinstance(reply, list) else [reply]
-        return [message_headers(r) for r in replies]
+        return [wire_message(r) for r in replies]
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost.set()
@@ -447,11 +419,12 @@ class AmiConnection:
         """panoramisk's only callback: queue the event, never raise."""
         try:
             self._events_received += 1
+            now = time.time()
             if self._wanted is not None and _event_name(message) not in self._wanted:
                 if self._on_skipped is not None:
-                    self._on_skipped(time.time())
+                    self._on_skipped(now)
                 return
-            self._queue.put_nowait((message_headers(message), time.time()))
+            self._queue.put_nowait((wire_message(message), now))
         except Exception:
             log.exception("AMI %s: could not queue an event", self.config.name)
 
@@ -466,19 +439,19 @@ class AmiConnection:
                 await asyncio.sleep(0)
             # Take what is queued without a coroutine per event; wait only when empty.
             if queue.qsize():
-                headers, received_at = queue.get_nowait()
+                msg, received_at = queue.get_nowait()
                 taken += 1
             else:
                 taken = 0
-                headers, received_at = await queue.get()
+                msg, received_at = await queue.get()
             try:
-                await self._handler(headers, received_at)
+                await self._handler(msg, received_at)
             except Exception:
                 self._handler_errors += 1
                 log.exception(
                     "AMI %s: handler failed on %s event",
                     self.config.name,
-                    headers.get("Event", "?"),
+                    msg.get("Event", "?"),
                 )
             finally:
                 self._queue.task_done()

@@ -111,7 +111,9 @@ class SqlCallStore:
         statement = self._upserts.get(conn.dialect.name)
         if statement is None:
             insert = self._insert(conn, Call)
-            columns = [c.name for c in Call.__table__.columns if c.name not in ("id", "created_at")]
+            # outcome and value are set later by users or a CRM: a call written again keeps them.
+            kept = ("id", "created_at", "outcome", "value")
+            columns = [c.name for c in Call.__table__.columns if c.name not in kept]
             statement = insert.on_conflict_do_update(
                 index_elements=["pbx", "linkedid"],
                 set_={name: insert.excluded[name] for name in columns},
@@ -312,6 +314,7 @@ def _call_row(
         "visitor_id": credit.visitor_id if credit else None,
         "attribution": credit.method if credit else None,
         "raw_cdrs": [cdr_dict(cdr) for cdr in call.cdrs],
+        "hangup_cause": call.hangup_cause,
         "created_at": now,
         "updated_at": now,
     }

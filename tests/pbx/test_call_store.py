@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import connection
@@ -147,3 +148,18 @@ async def test_raw_events_are_kept_once_per_journal_sequence(engine: AsyncEngine
     await store.save_events("pbx1", events[:10])
     async with connection(engine) as conn:
         assert await conn.scalar(select(func.count()).select_from(AmiEvent)) == len(events)
+
+
+async def test_hangup_cause_is_written_and_an_outcome_survives_the_call_written_again(
+    engine: AsyncEngine,
+) -> None:
+    await make_catalog(engine, pool_size=3)
+    [call] = assemble_calls(load_capture("busy").events)
+    store = SqlCallStore(engine, "RU")
+    await store.save_calls([call], NOW)
+    async with connection(engine) as conn:
+        await conn.execute(update(Call).values(outcome="lead", value=Decimal("12.50")))
+    await store.save_calls([call], NOW + timedelta(seconds=1))  # a late CDR, a replay
+    [row] = await _calls(engine)
+    assert (row.disposition, row.hangup_cause) == ("busy", 17)
+    assert (row.outcome, row.value) == ("lead", Decimal("12.50"))

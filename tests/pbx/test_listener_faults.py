@@ -242,7 +242,7 @@ async def test_the_ami_link_drops_mid_event_and_comes_back(
         async with running(listener):
             await wait_until(lambda: sim.source_exhausted and sim.connections >= 2)
             await wait_until(lambda: listener.stats.events >= len(frames) - 1)
-            await wait_until(lambda: listener._logins >= 2 and not listener._wake.is_set())
+            await wait_until(lambda: listener.logins >= 2 and not listener.writer.woken)
             await finish(listener)
             stored = await stored_calls(engine)
             assert listener.health()["reconnects"] >= 1
@@ -317,7 +317,7 @@ async def test_calls_during_a_link_outage_come_back_from_master_csv(
                 max(0.0, (start - datetime.now(UTC).replace(tzinfo=None)).total_seconds() + 4.2)
             )
             await sim.accept_connections()
-            await wait_until(lambda: listener._logins >= 2, within=10)
+            await wait_until(lambda: listener.logins >= 2, within=10)
             await wait_until(lambda: listener.stats.recovered_calls >= 2, within=10)
             await finish(listener)
             stored = await stored_calls(engine)

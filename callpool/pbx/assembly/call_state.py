@@ -62,6 +62,8 @@ class AssembledCall:
     answered_by: str | None
     transfers: tuple[str, ...]
     cdrs: tuple[CdrRecord, ...]
+    # The Q.850 cause of the customer's leg's Hangup (failure reasons in the metrics).
+    hangup_cause: int | None = None
 
 
 @dataclass(slots=True)
@@ -111,6 +113,7 @@ class CallState:
     transfers: list[str] = field(default_factory=list)
     person_legs: set[str] = field(default_factory=set)
     abandoned: bool = False
+    hangup_cause: int | None = None
     cdrs: list[CdrRecord] = field(default_factory=list)
     emitted_at: datetime | None = None
     summary: AssembledCall | None = None  # as last emitted
@@ -191,6 +194,7 @@ def summarize_call(call: CallState, pbx: str) -> AssembledCall | None:
         answered_by=call.answered_by,
         transfers=tuple(call.transfers),
         cdrs=tuple(call.cdrs),
+        hangup_cause=call.hangup_cause,
     )
 
 

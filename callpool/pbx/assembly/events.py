@@ -23,6 +23,13 @@ caller counts or logs it and goes on. That covers:
 
 ``parse_message`` is the strict form for one frame: it raises ``AmiProtocolError``.
 
+The live link goes through panoramisk, which cuts the stream itself (read as latin-1, so
+that no UTF-8 character split across reads is lost). :func:`message_from_latin1` turns
+what it parsed into an ``AmiMessage`` here, once: the AMI adapter hands it the header
+pairs and nothing downstream converts again. The journal keeps a message as
+:meth:`AmiMessage.as_headers` (repeated headers as lists) and gives it back with
+:func:`message_from_headers`; the raw-event table keeps :meth:`AmiMessage.frame_text`.
+
 Header access convention: ``msg.get(name)`` returns the first value, or ``''`` when the
 header is missing (as panoramisk does); ``msg[name]`` behaves like any ``Mapping`` and
 raises ``KeyError``. A header Asterisk repeats (``Variable:`` in some events) keeps all
@@ -43,9 +50,14 @@ __all__ = [
     "AmiMessage",
     "FrameSplitter",
     "MalformedFrame",
+    "decode_latin1",
+    "message_from_headers",
+    "message_from_latin1",
     "parse_frame",
     "parse_message",
 ]
+
+Headers = dict[str, str | list[str]]
 
 DEFAULT_MAX_FRAME: Final = 64 * 1024
 _TERMINATOR: Final = b"\r\n\r\n"
@@ -128,6 +140,29 @@ class AmiMessage(Mapping[str, str]):
         """The ``Response`` value (``Success``, ``Error``, ``Goodbye``...), or ``''``."""
         return self._first.get(names.RESPONSE, "")
 
+    def as_headers(self) -> Headers:
+        """Names to values, a repeated header's values as a list (the journal's form).
+
+        Without repeats this is the message's own dict (the hot path): don't change it.
+        """
+        if self._repeats is None:
+            return self._first  # type: ignore[return-value]  # dict[str, str] is a Headers
+        headers: Headers = {}
+        for name, value in self._repeats:
+            known = headers.get(name)
+            if known is None:
+                headers[name] = value
+            elif isinstance(known, list):
+                known.append(value)
+            else:
+                headers[name] = [known, value]
+        return headers
+
+    def frame_text(self) -> str:
+        """The message as AMI text without the terminator (NUL bytes dropped: PostgreSQL)."""
+        text = "\r\n".join(map(": ".join, self.pairs()))
+        return text.replace("\x00", "") if "\x00" in text else text
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, AmiMessage):
             return self.pairs() == other.pairs()
@@ -187,6 +222,52 @@ def _parse_lines(text: str, frame: bytes) -> AmiMessage | MalformedFrame:
         items.append((key, value))
     repeats = tuple(items) if len(items) != len(first) else None
     return _checked(first, repeats, frame)
+
+
+def decode_latin1(value: str) -> str:
+    """A latin-1-decoded AMI string back to its bytes, read as UTF-8 (bad bytes replaced)."""
+    if value.isascii():
+        return value
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
+def message_from_latin1(headers: Iterable[tuple[str, str | list[str]]]) -> AmiMessage:
+    """A message from header pairs read as latin-1 (a repeated header's values as a list).
+
+    This runs for every event of the live link, so the common case (plain ASCII, no
+    repeats) is one dict and two C-level checks. ``content`` (panoramisk's body of a
+    ``Response: Follows``) is not a header and is left out.
+    """
+    first: dict[str, str | list[str]] = dict(headers)
+    first.pop("content", None)
+    try:
+        # TypeError when a value is a list (a repeated header) or not a str.
+        ascii_only = "".join(first.values()).isascii()  # type: ignore[arg-type]
+    except TypeError:
+        ascii_only = False
+    if ascii_only and "".join(first).isascii():
+        return AmiMessage._build(first, None, b"")  # type: ignore[arg-type]  # all str
+    pairs: list[tuple[str, str]] = []
+    for key, value in first.items():
+        name = decode_latin1(key)
+        if isinstance(value, list):
+            pairs.extend((name, decode_latin1(str(item))) for item in value)
+        else:
+            pairs.append((name, decode_latin1(str(value))))
+    return AmiMessage(pairs)
+
+
+def message_from_headers(headers: Headers) -> AmiMessage:
+    """A message from its :meth:`AmiMessage.as_headers` form (the journal's)."""
+    if list not in map(type, headers.values()):  # the C-level form of any(isinstance)
+        return AmiMessage(headers)  # type: ignore[arg-type]  # no lists: all str
+    pairs: list[tuple[str, str]] = []
+    for key, value in headers.items():
+        if isinstance(value, list):
+            pairs.extend((key, item) for item in value)
+        else:
+            pairs.append((key, value))
+    return AmiMessage(pairs)
 
 
 def parse_message(frame: bytes) -> AmiMessage:

@@ -149,6 +149,11 @@ def _on_hangup(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState:
     call, leg = asm.index.leg(msg, at)
     if leg.uniqueid == call.caller_leg and call.answered_at is None and call.ringing:
         call.abandoned = True  # gone while still ringing, even without a HangupRequest
+    # The customer's leg says why the call ended: the caller's on an inbound call, the
+    # dialled party's on an outbound one.
+    cause = msg.get(n.CAUSE)
+    if cause.isdigit() and (leg.uniqueid == call.caller_leg) == (call.direction == "inbound"):
+        call.hangup_cause = int(cause)
     # A rung channel that hangs up rings no more, even if its DialEnd never arrived.
     call.ringing.discard(leg.uniqueid)
     call.hang_up(leg, at)
