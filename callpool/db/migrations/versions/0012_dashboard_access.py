@@ -5,7 +5,7 @@ a user granted only some sites has ``all_sites`` false and one ``user_sites`` ro
 site. ``web_sessions`` holds the dashboard's server-side sessions (a hash of the cookie).
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from callpool.db.types import UtcDateTime
 
 revision = "0012"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
