@@ -65,7 +65,7 @@ async def add_user(
 async def _grant(session: AsyncSession, user_id: int, sites: Sequence[str]) -> None:
     wanted = list(dict.fromkeys(sites))
     query = select(Site.name, Site.id).where(Site.name.in_(wanted))
-    found = dict((await session.execute(query)).tuples().all())
+    found: dict[str, int] = {name: id_ for name, id_ in (await session.execute(query)).all()}
     missing = [name for name in wanted if name not in found]
     if missing:
         raise NotFound(f"no site named {missing[0]!r}")

@@ -38,6 +38,7 @@ async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
         blocked_cidrs=list(spec.blocked_cidrs),
         consent_required=spec.consent_required,
         consent_cookie=spec.consent_cookie,
+        mask_callers=spec.mask_callers,
         created_at=_now(),
     )
     async with transaction(engine) as session:
@@ -237,6 +238,7 @@ def site_dict(site: Site) -> dict[str, Any]:
         "blocked_cidrs": site.blocked_cidrs,
         "consent_required": site.consent_required,
         "consent_cookie": site.consent_cookie,
+        "mask_callers": site.mask_callers,
     }
 
 

@@ -61,6 +61,8 @@ class Site(Base):
     blocked_cidrs: Mapped[list[str]] = mapped_column(default=list)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_cookie: Mapped[str | None] = mapped_column(String(120))
+    # Viewers see callers' numbers masked (+7495*****67); admins see them whole.
+    mask_callers: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
 

@@ -22,10 +22,11 @@ from callpool.reports.dashboard.assets import ASSETS, load_assets, serve_asset
 from callpool.reports.dashboard.auth import routes as auth_routes
 from callpool.reports.dashboard.auth import session_middleware
 from callpool.reports.dashboard.i18n import gettext as _
-from callpool.reports.dashboard.keys import ACCESS, CATALOGUES, LOCALE, PREFIX, SESSION, THROTTLE
+from callpool.reports.dashboard.keys import CATALOGUES, PREFIX, THROTTLE
+from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
 from callpool.reports.dashboard.throttle import LoginThrottle
-from callpool.reports.dashboard.views import admin, pools
+from callpool.reports.dashboard.views import admin, calls, pools
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -53,7 +54,6 @@ def create_dashboard() -> web.Application:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        context_processors=[page_context],
         default_helpers=False,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
@@ -65,38 +65,8 @@ def create_dashboard() -> web.Application:
     app.add_routes(auth_routes)
     app.add_routes(pools.routes)
     app.add_routes(admin.routes)
+    app.add_routes(calls.routes)
     return app
-
-
-NAV = (
-    ("channels", "/", "Channels"),
-    ("trends", "/trends", "Trends"),
-    ("compare", "/compare", "Compare"),
-    ("calls", "/calls", "Calls"),
-    ("missed", "/missed", "Missed"),
-    ("live", "/live", "Live"),
-    ("pools", "/pools", "Pools"),
-    ("admin", "/admin", "Admin"),
-)
-
-
-async def page_context(request: web.Request) -> dict[str, Any]:
-    access = request.get(ACCESS)
-    session = request.get(SESSION)
-    nav = [
-        {"key": key, "href": PREFIX + path, "label": _(label)}
-        for key, path, label in NAV
-        if key != "admin" or (access is not None and access.is_admin)
-    ]
-    return {
-        "access": access,
-        "locale": request.get(LOCALE, i18n.DEFAULT),
-        "csrf_token": session.csrf_token if session is not None else "",
-        "nav": nav,
-        "languages": i18n.LANGUAGE_NAMES,
-        "path_qs": request.path_qs,
-        "request": request,
-    }
 
 
 @web.middleware
@@ -116,9 +86,8 @@ async def html_error_middleware(request: web.Request, handler: Handler) -> web.S
 def _error_page(request: web.Request, status: int, message: str) -> web.Response:
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.path, message)
-    return aiohttp_jinja2.render_template(
-        "error.html", request, {"status": status, "message": message}, status=status
-    )
+    context = {**page_context(request), "status": status, "message": message}
+    return aiohttp_jinja2.render_template("error.html", request, context, status=status)
 
 
 def _pass_locale(fmt: Any) -> Any:

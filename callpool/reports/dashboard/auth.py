@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -35,6 +34,7 @@ from callpool.reports.dashboard.keys import (
     SESSION_TOKEN,
     THROTTLE,
 )
+from callpool.reports.dashboard.page import render
 from callpool.web.keys import ENGINE
 
 routes = web.RouteTableDef()
@@ -160,9 +160,9 @@ def _login_page(
     request: web.Request, error: str | None, username: str, status: int
 ) -> web.StreamResponse:
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = aiohttp_jinja2.render_template(
-        "login.html",
+    response = render(
         request,
+        "login.html",
         {
             "error": error,
             "username": username,

@@ -80,6 +80,11 @@ def activate(translations: NullTranslations) -> None:
     _current.set(translations)
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction where it is defined; translated where it is shown."""
+    return message
+
+
 def gettext(message: str) -> str:
     return _current.get(NullTranslations()).gettext(message)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,10 +34,14 @@ class CampaignChoice:
     site: str
     name: str
     timezone: str
+    mask_callers: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.site} · {self.name}"
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.timezone)).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,13 @@ class Selection:
             return f"{self.start}..{self.end}"
         return self.period
 
+    def resolve(self, today: date) -> tuple[date, date]:
+        """The period's first and last local day, for the campaign's ``today``."""
+        if self.period == "custom":
+            assert self.start is not None and self.end is not None
+            return self.start, self.end
+        return resolve_named(self.period, today)
+
     def params(self, **extra: str | int | None) -> dict[str, str]:
         out: dict[str, str] = {}
         if self.campaign is not None:
@@ -67,9 +79,28 @@ class Selection:
         return urlencode(self.params(**extra))
 
 
+def resolve_named(name: str, today: date) -> tuple[date, date]:
+    if name == "today":
+        return today, today
+    if name == "yesterday":
+        day = today - timedelta(days=1)
+        return day, day
+    if name == "last_7_days":
+        return today - timedelta(days=6), today
+    if name == "last_30_days":
+        return today - timedelta(days=29), today
+    first = today.replace(day=1)
+    if name == "this_month":
+        return first, today
+    if name == "last_month":
+        last = first - timedelta(days=1)
+        return last.replace(day=1), last
+    raise ValidationError(f"period: unknown period {name[:20]!r}")
+
+
 async def visible_campaigns(engine: AsyncEngine, access: Access) -> list[CampaignChoice]:
     query = (
-        select(Campaign.id, Site.id, Site.name, Campaign.name, Campaign.timezone)
+        select(Campaign.id, Site.id, Site.name, Campaign.name, Campaign.timezone, Site.mask_callers)
         .join(Site, Site.id == Campaign.site_id)
         .order_by(Site.name, Campaign.name)
     )

@@ -1,8 +1,9 @@
-"""Dashboard access: site membership, log-in sessions and the user's language
+"""Dashboard access: site membership, log-in sessions, the user's language, masked callers
 
 ``users.all_sites`` keeps every existing user seeing every site (what they saw before);
 a user granted only some sites has ``all_sites`` false and one ``user_sites`` row per
-site. ``web_sessions`` holds the dashboard's server-side sessions (a hash of the cookie).
+site. ``sites.mask_callers`` hides callers' numbers from viewers. ``web_sessions`` holds
+the dashboard's server-side sessions (a hash of the cookie).
 
 Revision ID: 0012
 Revises: 0007
@@ -23,6 +24,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("sites") as batch_op:
+        batch_op.add_column(
+            sa.Column("mask_callers", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("sites") as batch_op:
+        batch_op.alter_column("mask_callers", server_default=None)
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(
             sa.Column("all_sites", sa.Boolean(), nullable=False, server_default=sa.true())
@@ -68,3 +75,5 @@ def downgrade() -> None:
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("locale")
         batch_op.drop_column("all_sites")
+    with op.batch_alter_table("sites") as batch_op:
+        batch_op.drop_column("mask_callers")

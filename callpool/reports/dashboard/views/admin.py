@@ -20,6 +20,7 @@ from callpool.catalog import store as catalog_store
 from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, parse_spec
 from callpool.errors import CallpoolError, ValidationError
 from callpool.reports.dashboard.auth import require_admin, require_superadmin
+from callpool.reports.dashboard.i18n import N_
 from callpool.reports.dashboard.i18n import gettext as _
 from callpool.reports.dashboard.keys import PREFIX
 from callpool.reports.dashboard.selection import CampaignChoice
@@ -31,12 +32,12 @@ routes = web.RouteTableDef()
 TABS = ("sites", "campaigns", "channels", "numbers", "users", "tokens")
 SUPER_TABS = frozenset({"sites", "users", "tokens"})
 TAB_LABELS = {
-    "sites": "Sites",
-    "campaigns": "Campaigns",
-    "channels": "Channels",
-    "numbers": "Numbers",
-    "users": "Users",
-    "tokens": "API tokens",
+    "sites": N_("Sites"),
+    "campaigns": N_("Campaigns"),
+    "channels": N_("Channels"),
+    "numbers": N_("Numbers"),
+    "users": N_("Users"),
+    "tokens": N_("API tokens"),
 }
 Form = MultiDictProxy[Any]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
+from callpool.reports.dashboard.i18n import N_
 from callpool.reports.dashboard.i18n import gettext as _
 from callpool.reports.dashboard.keys import ACCESS
+from callpool.reports.dashboard.page import render
 from callpool.reports.dashboard.selection import (
     PERIODS,
     CampaignChoice,
@@ -19,14 +20,16 @@ from callpool.reports.dashboard.selection import (
 from callpool.web.keys import ENGINE
 
 PERIOD_LABELS = {
-    "today": "Today",
-    "yesterday": "Yesterday",
-    "last_7_days": "Last 7 days",
-    "last_30_days": "Last 30 days",
-    "this_month": "This month",
-    "last_month": "Last month",
-    "custom": "Custom…",
+    "today": N_("Today"),
+    "yesterday": N_("Yesterday"),
+    "last_7_days": N_("Last 7 days"),
+    "last_30_days": N_("Last 30 days"),
+    "this_month": N_("This month"),
+    "last_month": N_("Last month"),
+    "custom": N_("Custom…"),
 }
+
+__all__ = ["filters_context", "render", "selection_for"]
 
 
 async def selection_for(request: web.Request) -> tuple[Selection, list[CampaignChoice]]:
@@ -48,9 +51,3 @@ def filters_context(
         if period
         else [],
     }
-
-
-def render(
-    request: web.Request, template: str, context: dict[str, Any], status: int = 200
-) -> web.Response:
-    return aiohttp_jinja2.render_template(template, request, context, status=status)
