@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
+ASSETS_STAMP := dashboard_assets/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast lint snippet browser wheel-check clean
+.PHONY: install run test test-fast lint snippet dashboard-assets browser wheel-check clean
 
 install: $(STAMP)
 
@@ -23,6 +24,14 @@ $(SNIPPET_STAMP): web_snippet/package.json web_snippet/package-lock.json
 snippet: $(SNIPPET_STAMP)
 	cd web_snippet && npm run --silent build
 
+$(ASSETS_STAMP): dashboard_assets/package.json dashboard_assets/package-lock.json
+	cd dashboard_assets && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(ASSETS_STAMP)
+
+# The dashboard's script (with Chart.js) and styles, built into callpool/reports/dashboard/static/.
+dashboard-assets: $(ASSETS_STAMP)
+	cd dashboard_assets && npm run --silent build
+
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
 browser:
 	@test -x /usr/bin/chromium || { \
@@ -37,8 +46,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: install snippet browser
+test: install snippet dashboard-assets browser
 	cd web_snippet && npm test --silent && npm run --silent check
+	cd dashboard_assets && npm run --silent check
 	$(VENV)/bin/pytest -q
 
 # The pure tests alone (no database, network or browser): seconds, for the edit loop.
@@ -50,4 +60,4 @@ wheel-check:
 	bash .ci/check-wheel
 
 clean:
-	rm -rf $(VENV) web_snippet/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) web_snippet/node_modules dashboard_assets/node_modules .mypy_cache .ruff_cache .pytest_cache

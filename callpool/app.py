@@ -18,6 +18,7 @@ from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import create_engine, is_sqlite
 from callpool.pbx.service import listeners_ctx
+from callpool.reports import dashboard
 from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
 from callpool.tracking import pool_api
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(catalog_api.routes)
     app.add_routes(pool_api.routes)
     app.add_routes(tracking.routes)
+    app.add_subapp(dashboard.PREFIX, dashboard.create_dashboard())
+    app.add_routes(dashboard.root_routes)
     return app
 
 

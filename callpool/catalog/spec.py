@@ -33,6 +33,7 @@ class SiteSpec(Spec):
     blocked_cidrs: tuple[str, ...] = ()
     consent_required: bool = False
     consent_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    mask_callers: bool = False
 
     @field_validator("allowed_origins")
     @classmethod

@@ -38,6 +38,7 @@ async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
         blocked_cidrs=list(spec.blocked_cidrs),
         consent_required=spec.consent_required,
         consent_cookie=spec.consent_cookie,
+        mask_callers=spec.mask_callers,
         created_at=_now(),
     )
     async with transaction(engine) as session:
@@ -115,6 +116,20 @@ async def list_channels(engine: AsyncEngine, site: str, campaign: str) -> Sequen
         found = await _campaign(session, site, campaign)
         query = select(Channel).where(Channel.campaign_id == found.id)
         return (await session.scalars(query.order_by(Channel.priority, Channel.name))).all()
+
+
+async def list_numbers(engine: AsyncEngine, site: str, campaign: str) -> list[dict[str, Any]]:
+    """A campaign's numbers with their static channel's name (None: the pool)."""
+    async with transaction(engine) as session:
+        found = await _campaign(session, site, campaign)
+        query = (
+            select(TrackingNumber, Channel.name)
+            .outerjoin(Channel, Channel.id == TrackingNumber.channel_id)
+            .where(TrackingNumber.campaign_id == found.id)
+            .order_by(Channel.name.is_not(None), Channel.name, TrackingNumber.e164)
+        )
+        rows = (await session.execute(query)).all()
+    return [{**number_dict(number), "channel": channel} for number, channel in rows]
 
 
 async def import_numbers(
@@ -223,6 +238,7 @@ def site_dict(site: Site) -> dict[str, Any]:
         "blocked_cidrs": site.blocked_cidrs,
         "consent_required": site.consent_required,
         "consent_cookie": site.consent_cookie,
+        "mask_callers": site.mask_callers,
     }
 
 

@@ -61,6 +61,8 @@ class Site(Base):
     blocked_cidrs: Mapped[list[str]] = mapped_column(default=list)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_cookie: Mapped[str | None] = mapped_column(String(120))
+    # Viewers see callers' numbers masked (+7495*****67); admins see them whole.
+    mask_callers: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
 
@@ -352,7 +354,39 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16), default="viewer")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # True: every site (users made before site membership); False: the sites in user_sites.
+    all_sites: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The dashboard's language ("en", "ru"); NULL: the browser's Accept-Language.
+    locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
+
+
+class UserSite(Base):
+    """A site a user may see (when the user is not granted all sites)."""
+
+    __tablename__ = "user_sites"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class WebSession(Base):
+    """A dashboard log-in. The cookie holds a random token; only its SHA-256 is kept here,
+    so logging out (deleting the row) ends the session whatever copy of the cookie exists."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ApiToken(Base):
