@@ -16,6 +16,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.pbx.cdr_sweep import reconcile_last_day, reconcile_previous_day
 from callpool.tracking.expiry import expire_leases
 from callpool.web.keys import ENGINE
 
@@ -25,7 +26,11 @@ Job = Callable[[AsyncEngine, datetime], Awaitable[object]]
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
 # name, job, interval in seconds
-JOBS: list[tuple[str, Job, int]] = [("expire_leases", expire_leases, 60)]
+JOBS: list[tuple[str, Job, int]] = [
+    ("expire_leases", expire_leases, 60),
+    ("reconcile_calls_last_day", reconcile_last_day, 3600),
+    ("reconcile_calls_previous_day", reconcile_previous_day, 86400),
+]
 
 
 def _guarded(name: str, job: Job, engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
