@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.metrics.jobs import recompute_yesterday, roll_up
+from callpool.pbx.cdr_sweep import reconcile_last_day, reconcile_previous_day
 from callpool.settings import Settings
 from callpool.tracking.expiry import expire_leases
 from callpool.web.keys import ENGINE, SETTINGS
@@ -31,6 +32,8 @@ JOBS: list[tuple[str, Job, int | Callable[[Settings], int]]] = [
     ("expire_leases", expire_leases, 60),
     ("metrics_rollup", roll_up, lambda settings: settings.metrics_interval),
     ("metrics_nightly", recompute_yesterday, 3600),  # acts once per local day
+    ("reconcile_calls_last_day", reconcile_last_day, 3600),
+    ("reconcile_calls_previous_day", reconcile_previous_day, 86400),
 ]
 
 

@@ -47,6 +47,14 @@ class PbxSettings(BaseModel):
     timezone: str = "UTC"
     # Master.csv written by cdr_csv, read to recover calls that ended while the link was down.
     cdr_csv_path: Path | None = None
+    # A PostgreSQL database with the CDR table cdr_pgsql (or cdr_adaptive_odbc) writes,
+    # read like Master.csv (postgresql+asyncpg://...; a secret: it may hold a password).
+    cdr_db_url: SecretStr | None = None
+    cdr_db_table: str = Field(
+        default="cdr", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+    )
+    # A call open longer than this is reported by /healthz (no real call lasts that long).
+    max_call_seconds: int = Field(default=4 * 3600, ge=60)
 
 
 _TOML_FILE: ContextVar[Path | None] = ContextVar("callpool_toml_file", default=None)
