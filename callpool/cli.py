@@ -494,6 +494,11 @@ from callpool.cli_ami import ami, ami_sim  # noqa: E402
 main.add_command(ami)
 main.add_command(ami_sim)
 
+from callpool.cli_report import metrics, report  # noqa: E402
+
+main.add_command(report)
+main.add_command(metrics)
+
 
 if __name__ == "__main__":
     main()
