@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from callpool.web.app import create_app
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import transaction
 from callpool.db.tables import Session
 from callpool.settings import load_settings
-from callpool.web.app import create_app
 from tests.tracking.catalog import ORIGIN, make_catalog
 
 OTHER = "https://www.shop.example"
