@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from callpool.web.app import create_app
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.app import create_app
 from callpool.db.engine import transaction
 from callpool.db.tables import Session
 from callpool.settings import load_settings
