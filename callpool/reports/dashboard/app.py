@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -26,7 +27,7 @@ from callpool.reports.dashboard.keys import CATALOGUES, PREFIX, THROTTLE
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
 from callpool.reports.dashboard.throttle import LoginThrottle
-from callpool.reports.dashboard.views import admin, calls, pools
+from callpool.reports.dashboard.views import admin, calls, pools, reports
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -66,6 +67,7 @@ def create_dashboard() -> web.Application:
     app.add_routes(pools.routes)
     app.add_routes(admin.routes)
     app.add_routes(calls.routes)
+    app.add_routes(reports.routes_list)
     return app
 
 
@@ -98,7 +100,16 @@ def _pass_locale(fmt: Any) -> Any:
     return apply
 
 
+def url_path(url: str | None) -> str:
+    """A landing page as its path and query: the host is the site's own, shown above."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 FILTERS = {
+    "url_path": url_path,
     "num": _pass_locale(i18n.fmt_number),
     "pct": _pass_locale(i18n.fmt_pct),
     "ratio": _pass_locale(i18n.fmt_ratio),
