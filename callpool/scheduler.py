@@ -10,22 +10,41 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.metrics.jobs import recompute_yesterday, roll_up
+from callpool.pbx.cdr_sweep import reconcile_last_day, reconcile_previous_day
+from callpool.settings import Settings
 from callpool.tracking.expiry import expire_leases
-from callpool.web.keys import ENGINE
+from callpool.web.keys import ENGINE, SETTINGS
 
 log = logging.getLogger("callpool.jobs")
 
 Job = Callable[[AsyncEngine, datetime], Awaitable[object]]
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
-# name, job, interval in seconds
-JOBS: list[tuple[str, Job, int]] = [("expire_leases", expire_leases, 60)]
+
+@dataclass(frozen=True, slots=True)
+class Daily:
+    """Once a day at this UTC time (a job over "the previous day" needs no earlier run)."""
+
+    hour: int
+    minute: int = 0
+
+
+# name, job, and when: an interval in seconds (or the setting that gives it), or Daily
+JOBS: list[tuple[str, Job, int | Callable[[Settings], int] | Daily]] = [
+    ("expire_leases", expire_leases, 60),
+    ("metrics_rollup", roll_up, lambda settings: settings.metrics_interval),
+    ("metrics_nightly", recompute_yesterday, 3600),  # acts once per local day
+    ("reconcile_calls_last_day", reconcile_last_day, 3600),
+    ("reconcile_calls_previous_day", reconcile_previous_day, Daily(hour=2, minute=30)),
+]
 
 
 def _guarded(name: str, job: Job, engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
@@ -43,13 +62,14 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
-    for name, job, seconds in JOBS:
+    for name, job, when in JOBS:
+        run = _guarded(name, job, app[ENGINE])
+        if isinstance(when, Daily):
+            scheduler.add_job(run, "cron", hour=when.hour, minute=when.minute, id=name)
+            continue
+        seconds = when(app[SETTINGS]) if callable(when) else when
         scheduler.add_job(
-            _guarded(name, job, app[ENGINE]),
-            "interval",
-            seconds=seconds,
-            id=name,
-            next_run_time=datetime.now(UTC),
+            run, "interval", seconds=seconds, id=name, next_run_time=datetime.now(UTC)
         )
     scheduler.start()
     app[SCHEDULER] = scheduler

@@ -47,6 +47,14 @@ class PbxSettings(BaseModel):
     timezone: str = "UTC"
     # Master.csv written by cdr_csv, read to recover calls that ended while the link was down.
     cdr_csv_path: Path | None = None
+    # A PostgreSQL database with the CDR table cdr_pgsql (or cdr_adaptive_odbc) writes,
+    # read like Master.csv (postgresql+asyncpg://...; a secret: it may hold a password).
+    cdr_db_url: SecretStr | None = None
+    cdr_db_table: str = Field(
+        default="cdr", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+    )
+    # A call open longer than this is reported by /healthz (no real call lasts that long).
+    max_call_seconds: int = Field(default=4 * 3600, ge=60)
 
 
 _TOML_FILE: ContextVar[Path | None] = ContextVar("callpool_toml_file", default=None)
@@ -79,6 +87,9 @@ class Settings(BaseSettings):
     visitor_rate_per_second: float = Field(default=2.0, gt=0)
     visitor_burst: int = Field(default=30, ge=1)
     scheduler_enabled: bool = True
+    # Seconds between metrics roll-ups: a finished call shows in today's figures within
+    # this plus the roll-up's own run time.
+    metrics_interval: int = Field(default=60, ge=5, le=3600)
     # How often the snippet sends a heartbeat while its page is visible.
     heartbeat_interval: int = Field(default=30, ge=5, le=300)
     ami_enabled: bool = False

@@ -247,6 +247,11 @@ def _hints(result: CheckResult, saw_calls: bool) -> list[str]:
 @click.option("--seed", type=int, help="Seed of the random scenario.")
 @click.option("--username", default="callpool", show_default=True)
 @click.option("--secret", default="secret", show_default=True, envvar="CALLPOOL_AMI_SIM_SECRET")
+@click.option(
+    "--cdr-csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the CDRs of the calls played to this Master.csv, as Asterisk's cdr_csv does.",
+)
 @clear_errors
 def ami_sim(
     host: str,
@@ -258,6 +263,7 @@ def ami_sim(
     seed: int | None,
     username: str,
     secret: str,
+    cdr_csv: Path | None = None,
 ) -> None:
     """Serve a simulated Asterisk Manager Interface until Ctrl-C."""
     from callpool.pbx.sim.server import run_simulator
@@ -283,7 +289,7 @@ def ami_sim(
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await run_simulator(host, port, username, secret, source, speed, loop, seed)
+            await run_simulator(host, port, username, secret, source, speed, loop, seed, cdr_csv)
 
     try:
         asyncio.run(serve())

@@ -276,6 +276,11 @@ class Call(Base):
     started_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime]
+    # How the end is known (asterisk/README.md, "End markers"): NULL = its hangups were
+    # seen; "cdr", "pbx_lost", "listener_down" or "stale" otherwise. end_estimated: the
+    # end is callpool's estimate, not the PBX's.
+    end_estimated: Mapped[bool] = mapped_column(default=False)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
     wait_seconds: Mapped[int] = mapped_column(Integer, default=0)
     talk_seconds: Mapped[int] = mapped_column(Integer, default=0)
     disposition: Mapped[str] = mapped_column(String(16))

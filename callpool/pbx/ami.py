@@ -200,6 +200,11 @@ class AmiConnection:
         self._events_received = 0
         self._handler_errors = 0
         self._reconnects = 0
+        # time.time() of the last sign of life of the PBX (an event, a Ping answered):
+        # after a loss, the best estimate of when the link went down.
+        self.last_alive: float | None = None
+        # last_alive when the latest session ended (a new session's events move the other).
+        self.alive_at_loss: float | None = None
         self._queue: asyncio.Queue[tuple[AmiMessage, float]] = asyncio.Queue()
         self._manager: _Manager | None = None
         self._lost = asyncio.Event()
@@ -307,6 +312,7 @@ class AmiConnection:
                 self._last_error = _describe(exc)
             finally:
                 await self._teardown()
+                self.alive_at_loss = self.last_alive
             if self._connected_since is not None:
                 attempt = 0  # the last attempt logged in: start the backoff over
                 self._connected_since = None
@@ -375,6 +381,7 @@ class AmiConnection:
                 await self._action({"Action": "Ping"}, cfg.ping_timeout)
             except AmiError as exc:
                 raise AmiError(f"watchdog: {exc}") from None
+            self.last_alive = time.time()
 
     async def _run_hook(self, hook: LoginHook) -> None:
         try:
@@ -419,7 +426,7 @@ class AmiConnection:
         """panoramisk's only callback: queue the event, never raise."""
         try:
             self._events_received += 1
-            now = time.time()
+            self.last_alive = now = time.time()
             if self._wanted is not None and _event_name(message) not in self._wanted:
                 if self._on_skipped is not None:
                     self._on_skipped(now)

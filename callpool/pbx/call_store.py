@@ -302,6 +302,8 @@ def _call_row(
         "started_at": call.started_at,
         "answered_at": call.answered_at,
         "ended_at": call.ended_at,
+        "end_estimated": call.end_estimated,
+        "end_reason": call.end_reason,
         "wait_seconds": max(0, call.wait_seconds),
         "talk_seconds": max(0, call.talk_seconds),
         "disposition": DISPOSITION[call.outcome],

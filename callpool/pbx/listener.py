@@ -11,7 +11,14 @@
 - the assembly (:mod:`call_feed`): events into calls, and what waits for the writer;
 - the writer (:mod:`call_writer`): batches, retries while the database is away, and
   commits the journal behind what is stored;
-- recovery after a reconnect (:mod:`gap_recovery`).
+- recovery at every start and after every reconnect (:mod:`gap_recovery`), from the
+  last event durably seen to now;
+- the reconciliation sweep against the PBX's CDRs (:mod:`cdr_sweep`), run by the
+  scheduler's jobs for the listeners of this process.
+
+``health()`` carries ``warnings``: a call open longer than the PBX's
+``max_call_seconds``, a gap that recovery could not look into (no CDR source, a source
+that failed, ``CoreShowChannels`` refused).
 
 Per event, in the connection's consumer task: events the assembly does not fold
 (``VarSet``, ``Newexten``... over half the stream) are counted and dropped (most of them
@@ -24,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +46,8 @@ from callpool.pbx.assembly.folds import FOLDS
 from callpool.pbx.call_feed import CallFeed, dialplan_for
 from callpool.pbx.call_store import SqlCallStore
 from callpool.pbx.call_writer import CallWriter
+from callpool.pbx.cdr_source import cdr_sources_for
+from callpool.pbx.cdr_sweep import SWEEPERS, Sweep, sweep_calls
 from callpool.pbx.event_journal import EventJournal
 from callpool.pbx.gap_recovery import GapRecovery
 from callpool.pbx.journal import Journal
@@ -94,7 +104,11 @@ class PbxListener:
             write_interval=write_interval,
             retry_max=retry_max,
         )
-        self.recovery = GapRecovery(pbx, engine, self.feed, self.stats)
+        self._store = store
+        self._sources = cdr_sources_for(pbx)
+        self.recovery = GapRecovery(pbx, engine, self.feed, self.stats, self._sources)
+        self.last_sweep: Sweep | None = None
+        self._fresh_session = False
         self._journal: EventJournal | None = None
         self._ami: AmiConnection | None = None
         self._last_received: float | None = None
@@ -118,10 +132,12 @@ class PbxListener:
     async def start(self) -> None:
         if self._supervisor is None:
             self._supervisor = asyncio.create_task(self._run(), name=f"listener-{self.name}")
+            SWEEPERS.add(self)
 
     async def close(self) -> None:
         """Stop listening; write what the database takes, the rest stays journalled."""
         task, self._supervisor = self._supervisor, None
+        SWEEPERS.discard(self)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,7 +169,71 @@ class PbxListener:
             "calls_written": self.stats.calls_written,
             "bad_events": self.assembler.stats.bad_events,
             "database": self.stats.database,
+            "recoveries": self.stats.recoveries,
+            "recovered_calls": self.stats.recovered_calls,
+            "recovered_hangups": self.stats.recovered_hangups,
+            "last_recovery": self.recovery.last.as_dict() if self.recovery.last else None,
+            "sweeps": self.stats.sweeps,
+            "swept_missing": self.stats.swept_missing,
+            "swept_corrected": self.stats.swept_corrected,
+            "last_sweep": self.last_sweep.as_dict() if self.last_sweep else None,
+            "warnings": self.warnings(),
         }
+
+    def warnings(self, now: datetime | None = None) -> list[str]:
+        """What ``/healthz`` should not call ``ok``, one line each."""
+        now = now or datetime.now(UTC)
+        found: list[str] = []
+        oldest = self.assembler.oldest_open_start()
+        limit = timedelta(seconds=self.pbx.max_call_seconds)
+        if oldest is not None and now - oldest > limit:
+            found.append(
+                f"a call open for {(now - oldest).total_seconds():.0f} s, longer than any "
+                f"real call (max_call_seconds = {self.pbx.max_call_seconds})"
+            )
+        last = self.recovery.last
+        if last is not None and last.problems:
+            found.append(
+                f"a gap of {last.gap_seconds:.0f} s since {last.gap_from} was not fully "
+                f"recovered: {'; '.join(last.problems)}"
+            )
+        return found
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self.feed.tz
+
+    async def reconcile(self, since: datetime, until: datetime) -> Sweep:
+        """Sweep ``[since, until)`` against the CDRs (see :mod:`cdr_sweep`); counted, logged."""
+        held = set(self.assembler.index.calls) | set(self.feed.calls)
+        run = await sweep_calls(
+            self._engine,
+            self._store,
+            self.name,
+            self.feed.dialplan,
+            self._sources,
+            since,
+            until,
+            held=held,
+        )
+        self.last_sweep = run
+        self.stats.sweeps += 1
+        self.stats.swept_missing += run.missing
+        self.stats.swept_corrected += run.corrected
+        level = logging.WARNING if run.missing or run.corrected or run.problems else logging.INFO
+        log.log(
+            level,
+            "AMI %s: sweep %s..%s: %d CDRs, %d calls, %d missing stored, %d ends corrected%s",
+            self.name,
+            run.since,
+            run.until,
+            run.cdrs,
+            run.calls,
+            run.missing,
+            run.corrected,
+            f"; problems: {'; '.join(run.problems)}" if run.problems else "",
+        )
+        return run
 
     async def _run(self) -> None:
         try:
@@ -178,6 +258,8 @@ class PbxListener:
         self.feed.reset()
         self._replay(journal)
         journal.start()
+        journal.touch_alive()
+        self._fresh_session = True
         self._ami = AmiConnection(
             self._ami_config,
             self.on_event,
@@ -190,6 +272,7 @@ class PbxListener:
         try:
             while True:
                 await asyncio.sleep(self._lock_poll)
+                journal.touch_alive()
                 if await self._lock.check() == "lost":
                     log.warning("AMI %s: another process took over; stopping", self.name)
                     return
@@ -236,13 +319,30 @@ class PbxListener:
         self.stats.journalled += 1
         self.feed.fold(msg, received_at, seq)
 
-    # --- after a reconnect -------------------------------------------------------------
+    # --- after a start or a reconnect ----------------------------------------------------
     async def _after_login(self) -> None:
+        """Recover the gap: since the last event durably seen (a start), or since the link
+        was last known up (a reconnect)."""
         self.logins += 1
-        if self.logins == 1 and self.stats.replayed == 0:
-            return  # a fresh start: nothing was missed that we could know of
-        lost_at = self._last_received
-        if lost_at is None:
+        ami, journal = self._ami, self._journal
+        if ami is None or journal is None:
             return
-        await self.recovery.recover(self._ami, datetime.fromtimestamp(lost_at, UTC))
+        if self._fresh_session:
+            self._fresh_session = False
+            # The last event durably seen; with none, the last time a listener was alive.
+            gap_from = journal.last_event_at or journal.alive_at
+            if gap_from is None:
+                return  # never listened to this PBX before: no gap to speak of
+            lost_at = max(gap_from, journal.alive_at or gap_from)
+        else:
+            lost = ami.alive_at_loss or self._last_received
+            if lost is None:
+                return
+            gap_from = lost_at = lost
+        await self.recovery.recover(
+            ami,
+            datetime.fromtimestamp(gap_from, UTC),
+            datetime.fromtimestamp(lost_at, UTC),
+        )
+        self.stats.recoveries += 1
         self.writer.wake()

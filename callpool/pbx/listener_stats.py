@@ -25,8 +25,12 @@ class ListenerStats:
     rejected: int = 0  # rows the database refused for good (logged, dropped)
     write_failures: int = 0  # writes that failed and will be retried
     recovered_hangups: int = 0  # channels found gone after a reconnect
-    recovered_cdrs: int = 0  # Master.csv rows read after a reconnect
-    recovered_calls: int = 0  # calls seen only in Master.csv, stored from it
+    recovered_cdrs: int = 0  # CDR rows read after a start or reconnect
+    recovered_calls: int = 0  # calls seen only in the CDRs, stored from them
+    recoveries: int = 0  # gaps recovered (at start and after reconnects)
+    sweeps: int = 0  # reconciliation sweeps run
+    swept_missing: int = 0  # calls the sweeps stored from the CDRs
+    swept_corrected: int = 0  # estimated ends the sweeps corrected
     database: str = "ok"  # or "unavailable"
     last_write_error: str | None = None
 

@@ -1,4 +1,9 @@
-"""``/healthz``: is the database reachable and at the current schema."""
+"""``/healthz``: is the database reachable and at the current schema; how each PBX listens.
+
+``status`` is ``ok``; ``warning`` (200) when something needs a look but restarting would
+not help: a listener's ``warnings`` (a call open far longer than any real call, a gap it
+could not recover); or ``unhealthy`` (503) when the database or a listening PBX is down.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +40,10 @@ async def healthz(request: web.Request) -> web.Response:
             state["ami"] == "logged_in" and state["database"] == "ok"
         )
         checks[f"ami:{listener.name}"] = state
-    healthy = all(bool(check.get("ok")) for check in checks.values() if isinstance(check, dict))
+    states = [check for check in checks.values() if isinstance(check, dict)]
+    healthy = all(bool(check.get("ok")) for check in states)
+    warned = any(check.get("warnings") for check in states)
+    status = "unhealthy" if not healthy else "warning" if warned else "ok"
     return web.json_response(
-        {"status": "ok" if healthy else "unhealthy", "checks": checks},
-        status=200 if healthy else 503,
+        {"status": status, "checks": checks}, status=200 if healthy else 503
     )

@@ -18,6 +18,15 @@ The rules, in the words of the captures' README:
   where the agent's own phone set-up is not waiting) until a person answered, or until
   the end when nobody did. ``talk`` is the time a person's leg spent bridged, overlaps
   counted once. Both are truncated to whole seconds, as Asterisk's ``billsec`` is.
+- **end markers**: ``end_reason`` is None when the call's hangups were seen. Otherwise
+  (:data:`EndReason`): ``cdr``, it ended while callpool was not listening and the PBX's
+  CDRs gave the end; ``pbx_lost``, the PBX went down with the call up (no CDR is
+  written then), ended at the moment the link was lost; ``listener_down``, it ended while
+  callpool was not listening and no CDR said when, ended at the last moment callpool
+  knew it up; ``stale``, no event for hours (its hangups were lost), ended at its last
+  event. ``end_estimated`` is true for the last three: the end is callpool's estimate.
+  A call still ringing when the PBX went down is not *abandoned*: the caller did not
+  hang up.
 """
 
 from __future__ import annotations
@@ -29,10 +38,22 @@ from typing import Literal
 from callpool.pbx.assembly.cdr import CdrRecord
 from callpool.pbx.assembly.names import DIAL_BUSY, DIAL_CHANUNAVAIL, DIAL_CONGESTION
 
-__all__ = ["AssembledCall", "CallState", "Direction", "Leg", "Outcome", "summarize_call"]
+__all__ = [
+    "ESTIMATED_ENDS",
+    "AssembledCall",
+    "CallState",
+    "Direction",
+    "EndReason",
+    "Leg",
+    "Outcome",
+    "summarize_call",
+]
 
 Direction = Literal["inbound", "outbound", "internal"]
 Outcome = Literal["answered", "no_answer", "busy", "abandoned", "failed"]
+EndReason = Literal["cdr", "pbx_lost", "listener_down", "stale"]
+# The reasons whose end time is callpool's estimate, not the PBX's.
+ESTIMATED_ENDS: frozenset[str] = frozenset({"pbx_lost", "listener_down", "stale"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +85,11 @@ class AssembledCall:
     cdrs: tuple[CdrRecord, ...]
     # The Q.850 cause of the customer's leg's Hangup (failure reasons in the metrics).
     hangup_cause: int | None = None
+    end_reason: EndReason | None = None
+
+    @property
+    def end_estimated(self) -> bool:
+        return self.end_reason in ESTIMATED_ENDS
 
 
 @dataclass(slots=True)
@@ -117,6 +143,7 @@ class CallState:
     cdrs: list[CdrRecord] = field(default_factory=list)
     emitted_at: datetime | None = None
     summary: AssembledCall | None = None  # as last emitted
+    end_reason: EndReason | None = None
     # The adapter's sequence number of the call's first event: its journal keeps every
     # event from there on until the call is written and no longer held here.
     first_seq: int = 0
@@ -195,6 +222,7 @@ def summarize_call(call: CallState, pbx: str) -> AssembledCall | None:
         transfers=tuple(call.transfers),
         cdrs=tuple(call.cdrs),
         hangup_cause=call.hangup_cause,
+        end_reason=call.end_reason,
     )
 
 

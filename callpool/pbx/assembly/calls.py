@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from callpool.errors import AmiProtocolError
 from callpool.pbx.assembly import names as n
 from callpool.pbx.assembly.call_index import CallIndex
-from callpool.pbx.assembly.call_state import AssembledCall, CallState, summarize_call
+from callpool.pbx.assembly.call_state import AssembledCall, CallState, EndReason, summarize_call
 from callpool.pbx.assembly.dialplan import PbxDialplan
 from callpool.pbx.assembly.events import AmiMessage
 from callpool.pbx.assembly.folds import FOLDS
@@ -120,6 +120,13 @@ class CallAssembler:
         """Calls not emitted yet (for health checks)."""
         return len(self.index.calls) - len(self._emitted)
 
+    def oldest_open_start(self) -> datetime | None:
+        """When the longest-open call began (None when no call is open)."""
+        return min(
+            (c.started_at for c in self.index.calls.values() if c.emitted_at is None),
+            default=None,
+        )
+
     def oldest_seq(self) -> int | None:
         """The lowest ``seq`` of a call still held (open, or emitted within retention).
 
@@ -167,6 +174,7 @@ class CallAssembler:
             stale = (call.last_event_at or call.started_at) + self.stale_after <= now
             if stale:
                 self.stats.stale_calls += 1
+                call.end_reason = "stale"
             if stale or force:
                 self._emit(call, now, done)
         self._finish_due(now, done, force=force)
@@ -177,11 +185,14 @@ class CallAssembler:
         live: Collection[str],
         at: datetime,
         ended: Mapping[str, datetime] | None = None,
+        reason: EndReason = "listener_down",
     ) -> list[AssembledCall]:
         """After a reconnect: channels of open calls not in ``live`` (the Uniqueids the PBX
         still has) ended while the link was down. They are hung up when the call's CDRs
-        say it ended (``ended``, by linkedid, e.g. from Master.csv), else ``at``, the moment
-        the link was lost.
+        say it ended (``ended``, by linkedid, e.g. from Master.csv; end reason ``cdr``),
+        else at ``at``, the moment the link was lost, with ``reason`` (``listener_down``,
+        or ``pbx_lost`` when the PBX itself went down: then a caller still ringing did
+        not abandon the call).
 
         Returns the calls this finishes at once (usually none: they wait out the CDR grace
         like any other, and ``flush`` emits them).
@@ -190,12 +201,15 @@ class CallAssembler:
         for call in list(self.index.calls.values()):
             if call.emitted_at is not None or call.live == 0:
                 continue
-            when = (ended or {}).get(call.linkedid, at)
+            cdr_end = (ended or {}).get(call.linkedid)
+            when = at if cdr_end is None else cdr_end
             for leg in call.legs.values():
                 if leg.hung_up_at is None and leg.uniqueid not in live:
-                    if leg.uniqueid == call.caller_leg and call.answered_at is None:
+                    caller_gone = leg.uniqueid == call.caller_leg and call.answered_at is None
+                    if caller_gone and (reason != "pbx_lost" or cdr_end is not None):
                         call.abandoned = call.abandoned or bool(call.ringing)
                     call.hang_up(leg, max(when, leg.created_at))
+                    call.end_reason = reason if cdr_end is None else "cdr"
                     self.stats.recovered_hangups += 1
             if call.live == 0:
                 self._track_completion(call, at, done)

@@ -297,6 +297,7 @@ def _call_from_rows(
         answered_by=answered_by,
         transfers=tuple(transfers),
         cdrs=tuple(sorted(rows, key=lambda r: r.sequence or 0)),
+        end_reason="cdr",
     )
 
 

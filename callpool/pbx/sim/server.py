@@ -3,7 +3,8 @@
 ``AmiSimulator`` speaks enough of AMI for an AMI client (panoramisk included) to work
 against it as against Asterisk 22: the banner ``Asterisk Call Manager/11.0.0``,
 ``Login`` (credentials checked; a refused login gets ``Authentication failed`` and the
-connection is closed, as Asterisk does), ``Ping``, ``CoreSettings``, ``Logoff``, and an
+connection is closed, as Asterisk does), ``Ping``, ``CoreSettings``, ``CoreStatus`` (its
+start time), ``CoreShowChannels``, ``Logoff``, and an
 ``Invalid/unknown command`` error for anything else.
 
 After a login with events on, the session receives *the stream*: one sequence of
@@ -21,8 +22,13 @@ Fault injection for tests: :meth:`drop_after` (close every session after N more 
 optionally in the middle of the next one, which is then lost), :meth:`go_silent` (current
 sessions stop answering and receiving, without closing), :meth:`refuse_connections` /
 :meth:`accept_connections` (stop and resume listening on the same port), :meth:`restart`,
-and ``split_at`` (byte offsets in the stream where a write is cut in two, with a pause, so
-the client's ``recv()`` sees the halves separately; e.g. inside a multi-byte character).
+:meth:`crash` (Asterisk killed and started again: sessions cut, channels gone, no CDR
+for the calls that were up), and ``split_at`` (byte offsets in the stream where a write
+is cut in two, with a pause, so the client's ``recv()`` sees the halves separately; e.g.
+inside a multi-byte character).
+
+With ``cdr`` (a :class:`~callpool.pbx.sim.cdr_writer.SimCdrWriter`) the CDRs of the calls
+played are written to a Master.csv and/or a CDR table, as Asterisk does.
 
 A little past 400 lines: the protocol, the stream and the fault hooks share the session
 state, and splitting them would scatter it.
@@ -42,6 +48,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from callpool.pbx.sim.cdr_writer import SimCdrWriter
 from callpool.pbx.sim.scenarios import SimCall, call_frames, scenario_frames
 from callpool.pbx.sim.streams import (
     BANNER,
@@ -115,6 +122,7 @@ class AmiSimulator:
         split_pause: float = 0.05,
         fully_booted: bool = True,
         asterisk_version: str = "22.10.1",
+        cdr: SimCdrWriter | None = None,
     ) -> None:
         self.username = username
         self._secret = secret
@@ -125,6 +133,8 @@ class AmiSimulator:
         self.split_pause = split_pause
         self.fully_booted = fully_booted
         self.asterisk_version = asterisk_version
+        self.cdr = cdr
+        self.started_at = datetime.now(UTC)  # CoreStatus: when "Asterisk" started
         self._source: Iterator[TimedFrame | bytes] = iter(frames)
         self._injected: deque[TimedFrame] = deque()
         self._more = asyncio.Event()
@@ -157,6 +167,8 @@ class AmiSimulator:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         await self.accept_connections()
+        if self.cdr is not None:
+            self.cdr.start()
         if self._producer is None:
             self._producer = asyncio.create_task(self._produce(), name="ami-sim-producer")
 
@@ -168,6 +180,23 @@ class AmiSimulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
             self._producer = None
+        if self.cdr is not None:
+            await self.cdr.close()
+
+    async def crash(self) -> None:
+        """Asterisk dies and starts again: sessions cut, its channels gone, the frames not
+        yet played dropped (those calls never end, and get no CDR)."""
+        await self.refuse_connections()
+        if self._producer is not None:  # it may hold a frame it is about to play
+            self._producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._producer
+        await self.close_sessions()
+        self.live_channels.clear()
+        self._injected.clear()
+        self.started_at = datetime.now(UTC)
+        await self.accept_connections()
+        self._producer = asyncio.create_task(self._produce(), name="ami-sim-producer")
 
     async def restart(self) -> None:
         """Close every session and the listener, then listen again on the same port."""
@@ -306,6 +335,12 @@ class AmiSimulator:
             settings += [("CoreRealTimeEnabled", "No"), ("CoreCDRenabled", "Yes")]
             settings += [("CoreHTTPenabled", "No")]
             return _response("Success", aid, *settings), False
+        if action == "corestatus":
+            started = self.started_at.strftime("%Y-%m-%d %H:%M:%S").split()
+            status = [("CoreStartupDate", started[0]), ("CoreStartupTime", started[1])]
+            status += [("CoreReloadDate", started[0]), ("CoreReloadTime", started[1])]
+            status += [("CoreCurrentCalls", str(len(self.live_channels)))]
+            return _response("Success", aid, *status), False
         if action == "coreshowchannels":
             return self._core_show_channels(aid), False
         if action == "logoff":
@@ -403,6 +438,8 @@ class AmiSimulator:
         self.frames_sent += 1
         self.bytes_sent += len(frame)
         name = frame_name(frame)
+        if self.cdr is not None:
+            self.cdr.observe(name, frame)
         if name in (b"Newchannel", b"Hangup"):
             headers = _frame_headers(frame)
             uniqueid = headers.get("Uniqueid", "")
@@ -455,6 +492,7 @@ async def run_simulator(
     speed: float = 1.0,
     loop: bool = False,
     seed: int | None = None,
+    cdr_csv: Path | None = None,
 ) -> None:
     """Serve AMI on ``host:port`` until cancelled (the ``callpool ami-sim`` command)."""
     sim = build_simulator(
@@ -466,6 +504,7 @@ async def run_simulator(
         username=username,
         secret=secret,
         speed=speed,
+        cdr=SimCdrWriter(cdr_csv) if cdr_csv is not None else None,
     )
     async with sim:
         log.info(
