@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from playwright.async_api import Browser, BrowserContext, Page
 
 from callpool.app import create_app
 from callpool.db.engine import create_engine
+from callpool.metrics.report_query import Period, ReportQuery, run_report
+from callpool.metrics.rollups import rebuild_campaign
 from callpool.settings import load_settings
 from tests.browser.conftest import ARTIFACTS, Server, serve
 from tests.conftest import _migrate, empty_tables
@@ -41,7 +44,12 @@ def dash_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 async def world(dash_url: str) -> World:
     engine = create_engine(dash_url)
     try:
-        return await make_world(engine)
+        world = await make_world(engine)
+        # The metrics engine judges the calls and rolls them up, as its job does.
+        now = datetime.now(UTC)
+        for campaign_id in (world.shop_campaign, world.other_campaign):
+            await rebuild_campaign(engine, campaign_id, now)
+        return world
     finally:
         await engine.dispose()
 
@@ -171,7 +179,62 @@ async def test_missed_list_copies_the_number(
     assert await page.evaluate("navigator.clipboard.readText()") == "+79161110002"
 
 
-PAGES = ("", "calls", "missed", "pools", "admin/sites", "admin/channels", "admin/users")
+async def test_channel_table_shows_the_metrics_engines_figures_and_a_chart(
+    browser: Browser, contexts: list[BrowserContext], server: Server, dash_url: str, world: World
+) -> None:
+    engine = create_engine(dash_url)
+    try:
+        query = ReportQuery("shop", "autumn", Period(named="last_7_days"))
+        expected = (await run_report(engine, query, datetime.now(UTC))).report
+    finally:
+        await engine.dispose()
+    page = await open_page(browser, contexts)
+    await sign_in(page, server, "boss", f"/app/?c={world.shop_campaign}&period=last_7_days")
+    shown = 0
+    for row in [*expected.rows, None]:
+        figures = expected.total if row is None else row.figures
+        name = "total" if row is None else (row.key["channel"] or row.key["kind"])
+        for metric in ("calls", "unique_calls", "target_calls", "answered", "missed"):
+            cell = page.locator(f'tr[data-row="{name}"] td[data-metric="{metric}"]')
+            assert await cell.inner_text() == str(figures[metric]), (name, metric)
+            shown += 1
+    assert shown >= 15 and expected.total["calls"] == 6
+    canvas = page.locator("canvas[data-chart]")
+    await canvas.wait_for()
+    assert await canvas.get_attribute("data-drawn") == "3"
+    # A figure links to the calls behind it.
+    await page.locator('tr[data-row="Google Ads"] td[data-metric="target_calls"] a').click()
+    await page.wait_for_url("**/app/calls?*figure=target_calls*")
+    assert await page.locator("main tbody tr").count() == expected.rows[0].figures["target_calls"]
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_compare_shows_the_change_against_the_previous_period(
+    browser: Browser, contexts: list[BrowserContext], server: Server, world: World
+) -> None:
+    page = await open_page(browser, contexts)
+    await sign_in(page, server, "boss", f"/app/compare?c={world.shop_campaign}&period=last_7_days")
+    calls = page.locator('#period-compare tr[data-metric="calls"] td')
+    # Six calls now, none in the week before: no base, so no percentage.
+    assert await calls.all_inner_texts() == ["6", "0", "n/a"]
+    await page.get_by_label("other · winter").check()
+    await page.get_by_role("button", name="Compare", exact=True).click()
+    await page.wait_for_url("**with=*")
+    headers = await page.locator("#side-by-side thead th").all_inner_texts()
+    assert headers[1:] == ["shop · autumn", "other · winter"]
+
+
+PAGES = (
+    "",
+    "trends",
+    "compare",
+    "calls",
+    "missed",
+    "pools",
+    "admin/sites",
+    "admin/channels",
+    "admin/users",
+)
 
 
 @pytest.mark.parametrize("locale", ["en-US", "ru-RU"])

@@ -16,6 +16,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from markupsafe import Markup
 
 from callpool import errors
 from callpool.reports.dashboard import i18n
@@ -67,7 +68,7 @@ def create_dashboard() -> web.Application:
     app.add_routes(pools.routes)
     app.add_routes(admin.routes)
     app.add_routes(calls.routes)
-    app.add_routes(reports.routes_list)
+    app.add_routes(reports.routes)
     return app
 
 
@@ -108,8 +109,15 @@ def url_path(url: str | None) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def safe_json(text: str) -> Markup:
+    """JSON inside <script type="application/json">: "<" escaped so that visitor text can
+    never close the element; the browser's JSON.parse reads it back unchanged."""
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
 FILTERS = {
     "url_path": url_path,
+    "safe_json": safe_json,
     "num": _pass_locale(i18n.fmt_number),
     "pct": _pass_locale(i18n.fmt_pct),
     "ratio": _pass_locale(i18n.fmt_ratio),
