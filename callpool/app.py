@@ -46,6 +46,7 @@ def run_server(settings: Settings) -> None:
         build_app(settings),
         host=settings.host,
         port=settings.port,
+        reuse_port=settings.reuse_port,
         print=None,
         access_log=access_log,
     )
