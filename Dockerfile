@@ -42,7 +42,8 @@ LABEL org.opencontainers.image.title="callpool" \
       org.opencontainers.image.description="Self-hosted call tracking for Asterisk PBX" \
       org.opencontainers.image.licenses="AGPL-3.0-or-later"
 
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/callpool --create-home \
+RUN groupadd --system --gid 10001 callpool \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/callpool --create-home \
         --shell /usr/sbin/nologin callpool
 COPY --from=venv /opt/callpool /opt/callpool
 
