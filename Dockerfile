@@ -11,22 +11,25 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:22-bookworm-slim
 
-# --- 1. the snippet, built from its source with the locked esbuild ------------------
-# The whole tree is copied (less .dockerignore) so that the wheel stage gets the built
-# snippet wherever web_snippet/build.mjs writes it.
-FROM ${NODE_IMAGE} AS snippet
-WORKDIR /src/web_snippet
-COPY web_snippet/package.json web_snippet/package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+# --- 1. the browser code, built from source with the locked esbuild -----------------
+# The snippet (web_snippet/) and, where the tree has it, the dashboard's script and
+# styles (dashboard_assets/) write their bundles into the package (callpool/.../static/),
+# so the wheel stage takes the whole tree from here.
+FROM ${NODE_IMAGE} AS assets
 WORKDIR /src
 COPY . .
-WORKDIR /src/web_snippet
-RUN npm run --silent build && rm -rf node_modules
+RUN for project in web_snippet dashboard_assets; do \
+        if [ -f "$project/package-lock.json" ]; then \
+            npm ci --prefix "$project" --no-audit --no-fund --loglevel=error \
+            && npm run --prefix "$project" --silent build \
+            && rm -rf "$project/node_modules" || exit 1; \
+        fi; \
+    done
 
-# --- 2. the wheel: the package with its migrations and the built snippet -------------
+# --- 2. the wheel: the package with its migrations and the built browser code -------
 FROM ${PYTHON_IMAGE} AS wheel
 WORKDIR /src
-COPY --from=snippet /src /src
+COPY --from=assets /src /src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # --- 3. a virtualenv holding the wheel and its dependencies ---------------------------
