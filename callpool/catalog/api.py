@@ -86,7 +86,7 @@ async def import_numbers(request: web.Request) -> web.Response:
 def _number_row(row: Any, line: int) -> NumberSpec:
     if not isinstance(row, dict):
         raise ValidationError(f"row {line}: must be an object")
-    return parse_spec(NumberSpec, row, where=f"row {line}")
+    return parse_spec(NumberSpec, row, row=line)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

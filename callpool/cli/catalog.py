@@ -245,28 +245,36 @@ def numbers_retire(ctx: Context, phone_numbers: tuple[str, ...]) -> None:
     click.echo(f"{count} numbers retiring")
 
 
+NUMBER_COLUMNS = ("number", "site", "campaign", "channel")
+
+
 def read_numbers_csv(path: Path) -> list[NumberSpec]:
+    """The rows of a numbers CSV; an error names the row (the header not counted) and column."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = set(reader.fieldnames or ())
-            if not {"number", "site", "campaign"} <= header or header - {
-                "number",
-                "site",
-                "campaign",
-                "channel",
-            }:
-                raise ValidationError(f"{path.name}: header must be number,site,campaign[,channel]")
+            header = reader.fieldnames or []
+            if not {"number", "site", "campaign"} <= set(header) or set(header) - set(
+                NUMBER_COLUMNS
+            ):
+                raise ValidationError(
+                    f"{path.name}: the first line must be the header number,site,campaign"
+                    f" (and optionally channel); it is {','.join(header) or 'empty'}"
+                )
             rows = list(reader)
     except UnicodeDecodeError:
         raise ValidationError(f"{path.name}: not a UTF-8 CSV file") from None
+    except csv.Error as exc:
+        raise ValidationError(f"{path.name}: not a readable CSV file ({exc})") from None
     if not rows:
-        raise ValidationError(f"{path.name}: no rows")
-    return [
-        parse_spec(
-            NumberSpec,
-            {k: v for k, v in row.items() if k is not None and v != ""},
-            where=f"row {line}",
-        )
-        for line, row in enumerate(rows, start=1)
-    ]
+        raise ValidationError(f"{path.name}: no rows after the header")
+    return [_number_row(row, line, len(header)) for line, row in enumerate(rows, start=1)]
+
+
+def _number_row(row: dict[str | None, Any], line: int, columns: int) -> NumberSpec:
+    if None in row:  # DictReader files the cells past the header's under None
+        cells = columns + len(row[None])
+        raise ValidationError(f"row {line}: {cells} cells, but the header has {columns} columns")
+    # A short row's missing cells are None; an empty cell is as good as a missing one.
+    values = {key: value for key, value in row.items() if key is not None and value}
+    return parse_spec(NumberSpec, values, row=line)
