@@ -65,8 +65,7 @@ def normalize_e164(raw: str, default_region: str, *, strict: bool = True) -> str
     if not acceptable:
         kind = "valid" if strict else "possible"
         raise InvalidPhoneNumber(
-            f"not a {kind} phone number for {_claimed_region(number, default_region)}: "
-            f"{_echo(raw)}"
+            f"not a {kind} phone number for {_claimed_region(number, default_region)}: {_echo(raw)}"
         )
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
