@@ -48,6 +48,19 @@ class SiteSpec(Spec):
             raise ValueError(str(exc)) from None
 
 
+class SiteAdditions(Spec):
+    """Origins and own numbers added to an existing site (``callpool site update``)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    allowed_origins: tuple[str, ...] = ()
+    own_numbers: tuple[str, ...] = ()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_origin(origin) for origin in origins)
+
+
 class CampaignSpec(Spec):
     site: str = Field(pattern=NAME_PATTERN)
     name: str = Field(pattern=NAME_PATTERN)

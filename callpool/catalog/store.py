@@ -24,6 +24,7 @@ from callpool.catalog.spec import (
     CampaignSpec,
     ChannelSpec,
     NumberSpec,
+    SiteAdditions,
     SiteSpec,
     at_row,
     normalize_numbers,
@@ -65,6 +66,19 @@ async def _refuse_tracking_numbers(
     for number in numbers:
         if number in owners:
             raise Conflict(f"{field}: {number} is {owners[number]}; it cannot be {role} as well")
+
+
+async def extend_site(engine: AsyncEngine, spec: SiteAdditions, region: str) -> Site:
+    """Add origins and own numbers to a site (those it has already are kept once)."""
+    numbers = list(normalize_numbers(spec.own_numbers, region))
+    async with transaction(engine) as session:
+        site = await _site(session, spec.name)
+        if numbers:
+            await lock_number_roles(session)
+            await _refuse_tracking_numbers(session, numbers, "own_numbers", "an own number")
+        site.allowed_origins = list(dict.fromkeys([*site.allowed_origins, *spec.allowed_origins]))
+        site.own_numbers = list(dict.fromkeys([*site.own_numbers, *numbers]))
+    return site
 
 
 async def list_sites(engine: AsyncEngine) -> Sequence[Site]:

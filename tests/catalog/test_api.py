@@ -213,3 +213,12 @@ async def test_own_and_tracking_numbers_are_refused_both_ways(
     assert (await resp.json())["message"].startswith("fallback_number: +74950000001 is a tracking")
     sites = await (await client.get("/api/v1/admin/sites", headers=ADMIN)).json()
     assert [s["name"] for s in sites["sites"]] == ["shop"]
+
+
+async def test_sites_come_with_the_line_their_pages_embed(client: TestClient[Any, Any]) -> None:
+    await _setup(client)
+    site = (await (await client.get("/api/v1/admin/sites", headers=ADMIN)).json())["sites"][0]
+    snippet = client.make_url(f"/s/{site['public_key']}.js")
+    assert site["embed"] == f'<script async src="{snippet}"></script>'
+    # The line works: it loads the snippet.
+    assert (await client.get(f"/s/{site['public_key']}.js")).status == 200
