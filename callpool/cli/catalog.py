@@ -68,7 +68,7 @@ def site_add(
         lambda engine, s: catalog_store.add_site(engine, spec, s.default_region), ctx
     )
     click.echo(f"site {found.name!r} added; snippet key {found.public_key}")
-    click.echo(f"embed on every page: {_embed(ctx, found.public_key)}")
+    click.echo(f"embed on every page: {embed_tag(_snippet_base(ctx), found.public_key)}")
     if not found.allowed_origins:
         click.echo(
             "warning: no --origin: the server refuses the snippet's visits from every page "
@@ -111,7 +111,8 @@ def site_update(
 def site_list(ctx: Context, as_json: bool) -> None:
     """List sites, each with the line its pages embed."""
     sites = run_with_engine(lambda engine, _s: catalog_store.list_sites(engine), ctx)
-    rows = [catalog_store.site_dict(s) | {"embed": _embed(ctx, s.public_key)} for s in sites]
+    base = _snippet_base(ctx)
+    rows = [catalog_store.site_dict(s) | {"embed": embed_tag(base, s.public_key)} for s in sites]
     if as_json or not rows:
         print_rows(rows, (), as_json)
         return
@@ -127,8 +128,8 @@ def site_list(ctx: Context, as_json: bool) -> None:
 def site_check(ctx: Context, name: str) -> None:
     """List what site NAME still lacks before visits get tracking numbers (exit 1 if any)."""
     facts = run_with_engine(lambda engine, _s: site_facts(engine, name), ctx)
-    public_url = ctx.settings().public_url
-    findings = check_site(facts, _embed(ctx, facts.key), public_url_set=bool(public_url))
+    embed = embed_tag(_snippet_base(ctx), facts.key)
+    findings = check_site(facts, embed, public_url_set=bool(ctx.settings().public_url))
     click.echo(f"site {facts.name!r} (snippet key {facts.key}):")
     for finding in findings:
         label = "MISSING" if finding.level == "missing" else finding.level
@@ -144,9 +145,9 @@ def site_check(ctx: Context, name: str) -> None:
         sys.exit(1)
 
 
-def _embed(ctx: Context, key: str) -> str:
+def _snippet_base(ctx: Context) -> str:
     settings = ctx.settings()
-    return embed_tag(snippet_base(settings.public_url, settings.host, settings.port), key)
+    return snippet_base(settings.public_url, settings.host, settings.port)
 
 
 @click.group()
