@@ -7,9 +7,11 @@ call to the business's main line would be credited to whoever held it at the tim
 write that gives a number one of these roles checks, inside its transaction, that no other
 row gives it the other role, and refuses with one line naming the number.
 
-Two writers could each miss the other's uncommitted number. On PostgreSQL they take one
-transaction-level advisory lock first, so they run one after the other; SQLite lets one
-writer commit at a time, and the later one fails rather than write on a stale read.
+Two writers could each miss the other's uncommitted number, so each takes a lock before
+it reads: on PostgreSQL one transaction-level advisory lock; on SQLite the database's own
+write lock, taken by a write that changes nothing (the driver runs reads before a
+transaction's first write outside it, so they would not otherwise be serialised). The
+second writer waits for the first to commit, then reads its numbers.
 """
 
 from __future__ import annotations
@@ -31,9 +33,14 @@ LOCK_KEY = int.from_bytes(
 
 
 async def lock_number_roles(session: AsyncSession) -> None:
-    """Serialise the writes that give numbers a role (PostgreSQL; held to the transaction's end)."""
+    """Serialise the writes that give numbers a role; held to the transaction's end.
+
+    Call it first in the transaction, before anything the decision depends on is read.
+    """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    else:
+        await session.execute(text("UPDATE sites SET name = name WHERE 1 = 0"))
 
 
 async def published_numbers(session: AsyncSession) -> dict[str, str]:

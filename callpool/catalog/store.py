@@ -73,10 +73,10 @@ async def extend_site(engine: AsyncEngine, spec: SiteAdditions, region: str) -> 
     """Add origins and own numbers to a site (those it has already are kept once)."""
     numbers = list(normalize_numbers(spec.own_numbers, region))
     async with transaction(engine) as session:
+        # First, also without numbers: two updates of one site must not lose each other's.
+        await lock_number_roles(session)
         site = await _site(session, spec.name)
-        if numbers:
-            await lock_number_roles(session)
-            await _refuse_tracking_numbers(session, numbers, "own_numbers", "an own number")
+        await _refuse_tracking_numbers(session, numbers, "own_numbers", "an own number")
         site.allowed_origins = list(dict.fromkeys([*site.allowed_origins, *spec.allowed_origins]))
         site.own_numbers = list(dict.fromkeys([*site.own_numbers, *numbers]))
     return site
@@ -90,12 +90,12 @@ async def list_sites(engine: AsyncEngine) -> Sequence[Site]:
 async def add_campaign(engine: AsyncEngine, spec: CampaignSpec, region: str) -> Campaign:
     fallback = normalize_e164(spec.fallback_number, region) if spec.fallback_number else None
     async with transaction(engine) as session:
-        site = await _site(session, spec.site)
         if fallback is not None:
             await lock_number_roles(session)
             await _refuse_tracking_numbers(
                 session, [fallback], "fallback_number", "a fallback number"
             )
+        site = await _site(session, spec.site)
         campaign = Campaign(
             site_id=site.id,
             name=spec.name,

@@ -139,10 +139,8 @@ def site_check(ctx: Context, name: str) -> None:
     missing = sum(finding.level == "missing" for finding in findings)
     if missing:
         click.echo(f"{missing} {'thing' if missing == 1 else 'things'} missing")
-    else:
-        click.echo("ready: nothing missing")
-    if missing:
         sys.exit(1)
+    click.echo("ready: nothing missing")
 
 
 def _snippet_base(ctx: Context) -> str:

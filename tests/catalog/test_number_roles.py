@@ -5,18 +5,23 @@ On both databases; every refusal names the number and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.catalog import store as catalog_store
+from callpool.catalog.number_roles import lock_number_roles
 from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec
-from callpool.db.engine import transaction
+from callpool.db.engine import create_engine, transaction
 from callpool.db.tables import Campaign, Site, TrackingNumber
 from callpool.errors import Conflict
 
 OWN = "+74951234567"
 FALLBACK = "+74957654321"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 async def _catalog(engine: AsyncEngine) -> None:
@@ -97,3 +102,29 @@ async def test_the_sites_own_number_may_be_its_campaigns_fallback(engine: AsyncE
     spec = CampaignSpec(site="shop", name="winter", fallback_number=OWN)
     campaign = await catalog_store.add_campaign(engine, spec, "RU")
     assert campaign.fallback_number == OWN
+
+
+async def test_a_concurrent_writer_waits_and_then_sees_the_number(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    # Two processes: one imports +74950000002 and has not committed yet while the other
+    # adds a site with it as its own number. The second must wait, then refuse.
+    await _catalog(engine)
+    other = create_engine(database_url)
+    try:
+        async with transaction(engine) as session:
+            await lock_number_roles(session)
+            campaign_id = await session.scalar(select(Campaign.id))
+            session.add(
+                TrackingNumber(e164="+74950000002", campaign_id=campaign_id, created_at=NOW)
+            )
+            await session.flush()
+            spec = SiteSpec(name="blog", own_numbers=("+74950000002",))
+            adding = asyncio.create_task(catalog_store.add_site(other, spec, "RU"))
+            await asyncio.sleep(0.5)
+            assert not adding.done()  # held by the lock, not deciding on a stale read
+        with pytest.raises(Conflict, match=r"\+74950000002 is a tracking number"):
+            await adding
+    finally:
+        await other.dispose()
+    assert await _count(engine, Site) == 1
