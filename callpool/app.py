@@ -22,25 +22,32 @@ from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
 from callpool.tracking import pool_api
 from callpool.tracking import service as tracking
-from callpool.web import health
+from callpool.web import health, prometheus
 from callpool.web.errors import error_middleware
 from callpool.web.keys import ENGINE, SETTINGS
+from callpool.web.prometheus import OPS_METRICS, OpsMetrics, http_metrics_middleware
+from callpool.web.request_id import RequestIdAccessLogger, request_id_middleware
 
 log = logging.getLogger("callpool")
 
 
 def create_app(settings: Settings) -> web.Application:
     """The whole app as the settings switch it on (the scheduler with ``scheduler_enabled``)."""
-    app = web.Application(
-        middlewares=[error_middleware], client_max_size=catalog_api.IMPORT_MAX_BYTES
-    )
+    metrics = OpsMetrics()
+    # Outermost first: the request id is set for every log line below it; the metrics
+    # see the status the error middleware answered with.
+    middlewares = [request_id_middleware, http_metrics_middleware(metrics), error_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=catalog_api.IMPORT_MAX_BYTES)
     app[SETTINGS] = settings
+    app[OPS_METRICS] = metrics
+    metrics.watch_listeners(app)
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(tracking.tracking_ctx)
     app.cleanup_ctx.append(listeners_ctx)
     if settings.scheduler_enabled:
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
+    app.add_routes(prometheus.routes)
     app.add_routes(catalog_api.routes)
     app.add_routes(pool_api.routes)
     app.add_routes(tracking.routes)
@@ -68,14 +75,35 @@ async def prepare_database(settings: Settings) -> None:
 
 
 def run_server(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop in order.
+
+    aiohttp stops accepting, lets in-flight requests finish for up to
+    ``shutdown_timeout`` seconds, then runs the cleanup contexts in reverse: the
+    scheduler stops, each PBX listener closes (writes what it has queued, fsyncs and
+    commits its journal, releases the PBX's lock so a standby takes over at once), the
+    lease store finishes its queued first visits, and the engine closes last.
+    """
     asyncio.run(prepare_database(settings))
+    app = create_app(settings)
+    app.on_shutdown.append(_stopping)
     # One log line a request costs about a third of the heartbeat throughput: off unless
     # asked for.
     access_log = aiohttp_log.access_logger if settings.access_log else None
+    log.info("callpool listening on http://%s:%d", settings.host, settings.port)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,
         access_log=access_log,
+        access_log_class=RequestIdAccessLogger,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    log.info("callpool stopped")
+
+
+async def _stopping(app: web.Application) -> None:
+    log.info(
+        "stopping: no new connections; in-flight requests have %.0f s",
+        app[SETTINGS].shutdown_timeout,
     )

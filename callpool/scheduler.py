@@ -9,6 +9,7 @@ retried at its next run; it never stops the scheduler.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.tracking.expiry import expire_leases
 from callpool.web.keys import ENGINE
+from callpool.web.prometheus import OPS_METRICS, OpsMetrics
 
 log = logging.getLogger("callpool.jobs")
 
@@ -28,12 +30,20 @@ SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 JOBS: list[tuple[str, Job, int]] = [("expire_leases", expire_leases, 60)]
 
 
-def _guarded(name: str, job: Job, engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
+def _guarded(
+    name: str, job: Job, engine: AsyncEngine, metrics: OpsMetrics | None = None
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
+        started = time.perf_counter()
+        ok = False
         try:
             await job(engine, datetime.now(UTC))
+            ok = True
         except Exception:
             log.exception("job %s failed; it runs again at its next time", name)
+        finally:
+            if metrics is not None:
+                metrics.job_finished(name, time.perf_counter() - started, ok)
 
     return run
 
@@ -45,7 +55,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     for name, job, seconds in JOBS:
         scheduler.add_job(
-            _guarded(name, job, app[ENGINE]),
+            _guarded(name, job, app[ENGINE], app.get(OPS_METRICS)),
             "interval",
             seconds=seconds,
             id=name,

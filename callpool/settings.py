@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     default_region: str = "RU"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for a terminal; json: one object a line, for a log collector.
+    log_format: Literal["text", "json"] = "text"
+    # Callers' numbers are masked in every log line unless this is on, and then only in
+    # DEBUG lines (callpool/logs.py).
+    log_caller_numbers: bool = False
     # One log line per HTTP request costs about a third of the heartbeat throughput.
     access_log: bool = False
     # A bootstrap admin token, e.g. for the first `curl` against the admin API.
@@ -86,6 +91,14 @@ class Settings(BaseSettings):
     journal_dir: Path = Path("./var/journal")
     # Credit a known caller's earlier visit, not the stranger now leasing the number.
     credit_repeat_callers: bool = True
+    # Bearer token Prometheus sends to scrape /metrics; unset: /metrics answers 404.
+    metrics_token: SecretStr | None = None
+    # On SIGTERM/SIGINT: how long in-flight requests may take before they are cut.
+    shutdown_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Instance-wide retention in days (unset: keep forever); a site's own value wins.
+    retention_raw_events_days: int | None = Field(default=None, ge=1, le=36500)
+    retention_page_views_days: int | None = Field(default=None, ge=1, le=36500)
+    retention_sessions_days: int | None = Field(default=None, ge=1, le=36500)
 
     @field_validator("database_url")
     @classmethod

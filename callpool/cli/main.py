@@ -6,13 +6,13 @@ one transaction each, so nothing is half-written.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from callpool.cli import accounts, ami, catalog, db, pool
 from callpool.cli.common import Context, clear_errors, pass_context
+from callpool.logs import configure_logging
 
 
 @click.group()
@@ -35,8 +35,10 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     from callpool.app import run_server
 
     settings = ctx.settings(host=host, port=port)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        caller_numbers_at_debug=settings.log_caller_numbers,
     )
     run_server(settings)
 
