@@ -335,10 +335,15 @@ class PbxListener:
             calls, self._calls = self._calls, {}
             try:
                 await self._save(events, calls)
-            except _TRANSIENT as exc:
+            except BaseException as exc:
+                # Put the batch back, also when cancelled mid-write (close() cancels the
+                # writer): the last flush writes it again (idempotent) instead of
+                # committing the journal past rows that never reached the database.
                 self._events = events + self._events
                 for linkedid, call in calls.items():
                     self._calls.setdefault(linkedid, call)  # a newer version wins
+                if not isinstance(exc, _TRANSIENT):
+                    raise
                 self._write_failed(exc)
                 return False
             if self.stats.database != "ok":
