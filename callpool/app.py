@@ -18,6 +18,7 @@ from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import create_engine, is_sqlite
 from callpool.pbx.service import listeners_ctx
+from callpool.retention import api as retention_api
 from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
 from callpool.tracking import pool_api
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(prometheus.routes)
     app.add_routes(catalog_api.routes)
     app.add_routes(pool_api.routes)
+    app.add_routes(retention_api.routes)
     app.add_routes(tracking.routes)
     return app
 

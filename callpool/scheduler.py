@@ -17,6 +17,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpool.retention.prune import prune_job
 from callpool.tracking.expiry import expire_leases
 from callpool.web.keys import ENGINE
 from callpool.web.prometheus import OPS_METRICS, OpsMetrics
@@ -27,7 +28,11 @@ Job = Callable[[AsyncEngine, datetime], Awaitable[object]]
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
 # name, job, interval in seconds
-JOBS: list[tuple[str, Job, int]] = [("expire_leases", expire_leases, 60)]
+JOBS: list[tuple[str, Job, int]] = [
+    ("expire_leases", expire_leases, 60),
+    # Daily (and once at start): deletes in small batches what retention lets go.
+    ("prune_retention", prune_job, 24 * 3600),
+]
 
 
 def _guarded(

@@ -95,10 +95,6 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # On SIGTERM/SIGINT: how long in-flight requests may take before they are cut.
     shutdown_timeout: float = Field(default=10.0, gt=0, le=300)
-    # Instance-wide retention in days (unset: keep forever); a site's own value wins.
-    retention_raw_events_days: int | None = Field(default=None, ge=1, le=36500)
-    retention_page_views_days: int | None = Field(default=None, ge=1, le=36500)
-    retention_sessions_days: int | None = Field(default=None, ge=1, le=36500)
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from callpool.cli import accounts, ami, catalog, db, pool
+from callpool.cli import accounts, ami, catalog, db, pool, retention
 from callpool.cli.common import Context, clear_errors, pass_context
 from callpool.logs import configure_logging
 
@@ -50,6 +50,7 @@ for command in (
     catalog.channel,
     catalog.numbers,
     pool.pool,
+    retention.retention,
     accounts.user,
     accounts.token,
     ami.ami,
