@@ -119,13 +119,13 @@ def test_debug_lines_may_show_numbers_when_allowed() -> None:
     assert info.endswith("info *********01")
 
 
-def get(port: int, path: str, headers: dict[str, str]) -> Any:
-    """GET, retried while the server is still binding its port; the response headers."""
+def get(port: int, path: str, headers: dict[str, str]) -> tuple[Any, bytes]:
+    """GET, retried while the server is still binding its port; headers and body."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     for _ in range(100):
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
-                return resp.headers
+                return resp.headers, resp.read()
         except ConnectionRefusedError:
             time.sleep(0.1)
         except urllib.error.URLError as exc:
@@ -149,7 +149,7 @@ async def test_serve_writes_json_lines_with_the_request_id(
     try:
         await wait_until(lambda: '"callpool listening' in serve.output(), within=30)
         port = int(serve.output().split("http://127.0.0.1:")[1].split('"')[0])
-        assert get(port, "/healthz", {HEADER: "probe-1"})[HEADER] == "probe-1"
+        assert get(port, "/healthz", {HEADER: "probe-1"})[0][HEADER] == "probe-1"
         await wait_until(lambda: "probe-1" in serve.output())
     finally:
         serve.stop()
