@@ -28,6 +28,7 @@ PURE_MODULES = (
     "callpool.tracking.visits",
     "callpool.pbx.assembly.calls",
     "callpool.pbx.assembly.cdr_csv",
+    "callpool.retention.policy",
 )
 FORBIDDEN = {
     "sqlalchemy",

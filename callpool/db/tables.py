@@ -198,8 +198,8 @@ class Session(Base):
 
     __table_args__ = (
         Index("ix_sessions_campaign_id_started_at", "campaign_id", "started_at"),
-        # The retention walk, oldest first (callpool/retention/prune.py).
-        Index("ix_sessions_started_at", "started_at"),
+        # The retention walk, oldest first, keyset by (time, id) (retention/prune.py).
+        Index("ix_sessions_started_at_id", "started_at", "id"),
     )
 
 
@@ -236,7 +236,7 @@ class PageView(Base):
     __tablename__ = "page_views"
     __table_args__ = (
         Index("ix_page_views_session_id_viewed_at", "session_id", "viewed_at"),
-        Index("ix_page_views_viewed_at", "viewed_at"),
+        Index("ix_page_views_viewed_at_id", "viewed_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -299,7 +299,7 @@ class AmiEvent(Base):
     __table_args__ = (
         UniqueConstraint("pbx", "seq", name="uq_ami_events_pbx_seq"),
         Index("ix_ami_events_pbx_linkedid", "pbx", "linkedid"),
-        Index("ix_ami_events_received_at", "received_at"),
+        Index("ix_ami_events_received_at_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -23,7 +23,7 @@ from callpool.tracking.leases import SqlLeaseStore, VisitRequest, VisitResult, i
 from callpool.tracking.visits import SiteConfig, VisitPlan, numbers_to_show, plan_visit
 from callpool.web.body import read_json_object
 from callpool.web.keys import SETTINGS
-from callpool.web.prometheus import OPS_METRICS
+from callpool.web.prometheus import OPS_METRICS, VisitOutcome
 
 DIRECTORY = web.AppKey("site_directory", SiteDirectory)
 LEASES = web.AppKey("lease_store", SqlLeaseStore)
@@ -170,7 +170,7 @@ async def visit(request: web.Request) -> web.StreamResponse:
     return _cors(request, web.json_response(payload))
 
 
-def visit_outcome(plan: VisitPlan, result: VisitResult) -> str:
+def visit_outcome(plan: VisitPlan, result: VisitResult) -> VisitOutcome:
     """What the visit was shown, for ``callpool_visits_total``."""
     if plan.refusal is not None:
         return "refused"

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -57,7 +58,7 @@ log = logging.getLogger("callpool.web")
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-VisitOutcome = str  # pool, exhausted, static, own, refused
+VisitOutcome = Literal["pool", "exhausted", "static", "own", "refused"]
 
 
 class PoolCollector(Collector):
