@@ -17,8 +17,9 @@ URL; sites and campaigns are ids from the catalog; no numbers, no session ids. A
 campaign's names come from ``callpool_campaign_info`` (join on ``campaign_id``).
 
 ``/metrics`` answers only ``Authorization: Bearer <metrics_token>``; without that
-setting it is off (404). A token rather than a second port: one listener to run and to
-put behind a proxy, and Prometheus sends a bearer token from a file out of the box.
+setting it is off (404) and ``create_app`` leaves the HTTP middleware out. A token
+rather than a second port: one listener to run and to put behind a proxy, and
+Prometheus sends a bearer token from a file out of the box.
 """
 
 from __future__ import annotations
