@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     default_region: str = "RU"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for a terminal; json: one object a line, for a log collector.
+    log_format: Literal["text", "json"] = "text"
+    # Callers' numbers are masked in every log line unless this is on, and then only in
+    # DEBUG lines (callpool/logs.py).
+    log_caller_numbers: bool = False
     # One log line per HTTP request costs about a third of the heartbeat throughput.
     access_log: bool = False
     # A bootstrap admin token, e.g. for the first `curl` against the admin API.
@@ -132,6 +137,10 @@ class Settings(BaseSettings):
     journal_dir: Path = Path("./var/journal")
     # Credit a known caller's earlier visit, not the stranger now leasing the number.
     credit_repeat_callers: bool = True
+    # Bearer token Prometheus sends to scrape /metrics; unset: /metrics answers 404.
+    metrics_token: SecretStr | None = None
+    # On SIGTERM/SIGINT: how long in-flight requests may take before they are cut.
+    shutdown_timeout: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("database_url")
     @classmethod

@@ -32,6 +32,7 @@ PURE_MODULES = (
     "callpool.pbx.assembly.cdr_csv",
     "callpool.metrics.definitions",
     "callpool.metrics.registry",
+    "callpool.retention.policy",
 )
 FORBIDDEN = {
     "sqlalchemy",

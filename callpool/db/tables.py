@@ -63,6 +63,11 @@ class Site(Base):
     consent_cookie: Mapped[str | None] = mapped_column(String(120))
     # Viewers see callers' numbers masked (+7495*****67); admins see them whole.
     mask_callers: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Days to keep raw AMI events, page views and sessions (NULL: forever); calls and
+    # rollups are kept whatever these say (callpool/retention/).
+    raw_events_retention_days: Mapped[int | None] = mapped_column(Integer)
+    page_views_retention_days: Mapped[int | None] = mapped_column(Integer)
+    sessions_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
 
 
@@ -207,7 +212,11 @@ class Session(Base):
     started_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_sessions_campaign_id_started_at", "campaign_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_sessions_campaign_id_started_at", "campaign_id", "started_at"),
+        # The retention walk, oldest first, keyset by (time, id) (retention/prune.py).
+        Index("ix_sessions_started_at_id", "started_at", "id"),
+    )
 
 
 class Lease(Base):
@@ -241,7 +250,10 @@ class Lease(Base):
 
 class PageView(Base):
     __tablename__ = "page_views"
-    __table_args__ = (Index("ix_page_views_session_id_viewed_at", "session_id", "viewed_at"),)
+    __table_args__ = (
+        Index("ix_page_views_session_id_viewed_at", "session_id", "viewed_at"),
+        Index("ix_page_views_viewed_at_id", "viewed_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
@@ -317,6 +329,7 @@ class AmiEvent(Base):
     __table_args__ = (
         UniqueConstraint("pbx", "seq", name="uq_ami_events_pbx_seq"),
         Index("ix_ami_events_pbx_linkedid", "pbx", "linkedid"),
+        Index("ix_ami_events_received_at_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
