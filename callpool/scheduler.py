@@ -58,7 +58,7 @@ def enabled_jobs(
     settings: Settings,
 ) -> list[tuple[str, Job, int | Callable[[Settings], int] | Daily]]:
     """The jobs this process schedules: every job its switch (if any) leaves on."""
-    return [job for job in JOBS if SWITCHES.get(job[0], lambda _: True)(settings)]
+    return [job for job in JOBS if job[0] not in SWITCHES or SWITCHES[job[0]](settings)]
 
 
 def _guarded(name: str, job: Job, engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
