@@ -24,7 +24,13 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callpool.db.engine import connection
-from callpool.db.tables import Call, MetricCallFacts, MetricDirtyDay, MetricRollup
+from callpool.db.tables import (
+    Call,
+    MetricAgentMiss,
+    MetricCallFacts,
+    MetricDirtyDay,
+    MetricRollup,
+)
 from callpool.metrics.campaigns import CampaignMetrics, load_campaign
 from callpool.metrics.definitions import days_between, judge_calls, period_bounds
 from callpool.metrics.model import CallFacts, CallRecord
@@ -49,6 +55,7 @@ _CALL_COLUMNS = (
     Call.channel_id,
     Call.outcome,
     Call.value,
+    Call.missed_by,
 )
 
 
@@ -57,7 +64,8 @@ def _record(row: Any) -> CallRecord:
     value = data.pop("value")
     if value is not None:  # SQLite hands back a float
         value = Decimal(str(value)).quantize(Decimal("0.01"))
-    return CallRecord(**data, value=value)
+    missed_by = tuple(data.pop("missed_by") or ())
+    return CallRecord(**data, value=value, missed_by=missed_by)
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -207,7 +215,7 @@ async def write_day(
 async def write_days(
     conn: AsyncConnection, campaign_id: int, start: date, end: date, facts: Sequence[CallFacts]
 ) -> None:
-    for table in (MetricCallFacts, MetricRollup):
+    for table in (MetricCallFacts, MetricRollup, MetricAgentMiss):
         await conn.execute(
             delete(table).where(
                 table.campaign_id == campaign_id, table.local_day >= start, table.local_day <= end
@@ -217,6 +225,13 @@ async def write_days(
         return
     await insert_rows(conn, MetricCallFacts, [_fact_row(campaign_id, f) for f in facts])
     await insert_rows(conn, MetricRollup, rollup_rows(campaign_id, facts))
+    misses = [
+        {"campaign_id": campaign_id, "call_id": f.call_id, "agent": agent, "local_day": f.local_day}
+        for f in facts
+        for agent in f.missed_by
+    ]
+    if misses:
+        await insert_rows(conn, MetricAgentMiss, misses)
 
 
 async def insert_rows(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -232,8 +247,11 @@ async def insert_rows(conn: AsyncConnection, table: Any, rows: list[dict[str, An
     )
 
 
+_FACT_COLUMNS = tuple(name for name in CallFacts.__slots__ if name != "missed_by")
+
+
 def _fact_row(campaign_id: int, fact: CallFacts) -> dict[str, Any]:
-    row = {name: getattr(fact, name) for name in CallFacts.__slots__}
+    row = {name: getattr(fact, name) for name in _FACT_COLUMNS}
     row["campaign_id"] = campaign_id
     return row
 
