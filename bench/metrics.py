@@ -73,6 +73,7 @@ CALL_COLUMNS = (
     "updated_at",
     "hangup_cause",
     "end_estimated",
+    "missed_by",
 )
 
 
@@ -121,6 +122,9 @@ def _row(
         f"20{rng.randrange(10)}" if answered and direction == "inbound" else None, "[]",
         campaign, channel, "[]", ended, ended, 16 if answered else rng.choice([16, 17, 19, 34]),
         False,
+        # Inbound: one or two agents rang and did not answer a missed call.
+        json.dumps(rng.sample(["201", "202", "203"], rng.randrange(1, 3)))
+        if direction == "inbound" and not answered else "[]",
     )  # fmt: skip
 
 
