@@ -52,6 +52,20 @@ JOBS: list[tuple[str, Job, int | Callable[[Settings], int] | Daily]] = [
 ]
 
 
+# Jobs a setting can switch off apart from the scheduler as a whole.
+SWITCHES: dict[str, Callable[[Settings], bool]] = {
+    "metrics_rollup": lambda settings: settings.metrics_jobs_enabled,
+    "metrics_nightly": lambda settings: settings.metrics_jobs_enabled,
+}
+
+
+def enabled_jobs(
+    settings: Settings,
+) -> list[tuple[str, Job, int | Callable[[Settings], int] | Daily]]:
+    """The jobs this process schedules: every job its switch (if any) leaves on."""
+    return [job for job in JOBS if job[0] not in SWITCHES or SWITCHES[job[0]](settings)]
+
+
 def _guarded(
     name: str, job: Job, engine: AsyncEngine, metrics: OpsMetrics | None = None
 ) -> Callable[[], Awaitable[None]]:
@@ -75,7 +89,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
-    for name, job, when in JOBS:
+    for name, job, when in enabled_jobs(app[SETTINGS]):
         run = _guarded(name, job, app[ENGINE], app.get(OPS_METRICS))
         if isinstance(when, Daily):
             scheduler.add_job(run, "cron", hour=when.hour, minute=when.minute, id=name)

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # Seconds between metrics roll-ups: a finished call shows in today's figures within
     # this plus the roll-up's own run time.
     metrics_interval: int = Field(default=60, ge=5, le=3600)
+    # The metrics roll-up and nightly jobs, apart from the other scheduled jobs: off where
+    # another process (or `callpool metrics rebuild` from cron) keeps the figures fresh.
+    metrics_jobs_enabled: bool = True
     # How often the snippet sends a heartbeat while its page is visible.
     heartbeat_interval: int = Field(default=30, ge=5, le=300)
     ami_enabled: bool = False

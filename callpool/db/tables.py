@@ -298,6 +298,8 @@ class Call(Base):
     disposition: Mapped[str] = mapped_column(String(16))
     answered_by: Mapped[str | None] = mapped_column(String(64))
     transfers: Mapped[list[str]] = mapped_column(default=list)
+    # Inbound: the agents whose phone rang for the call and who never answered it.
+    missed_by: Mapped[list[str]] = mapped_column(default=list)
     tracking_number_id: Mapped[int | None] = mapped_column(
         ForeignKey("tracking_numbers.id", ondelete="SET NULL")
     )
@@ -485,6 +487,31 @@ class MetricCallFacts(Base):
     called_back_by_themselves: Mapped[bool] = mapped_column(Boolean)
     attempted: Mapped[bool] = mapped_column(Boolean)
     attempt_delay: Mapped[int | None] = mapped_column(Integer)
+    # From the caller's number (phonenumbers): where it is, and mobile / fixed line / ...
+    caller_region: Mapped[str | None] = mapped_column(String(64))
+    line_type: Mapped[str | None] = mapped_column(String(24))
+
+
+class MetricAgentMiss(Base):
+    """An agent whose phone rang for a call of the report and who never answered it.
+
+    Derived with ``metric_call_facts`` (same campaign, call and local day), rebuilt with
+    them: per agent, "rang but missed" is a count over a period.
+    """
+
+    __tablename__ = "metric_agent_misses"
+    __table_args__ = (
+        Index("ix_metric_agent_misses_campaign_id_local_day", "campaign_id", "local_day"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_day: Mapped[date] = mapped_column(Date)
 
 
 class MetricRollup(Base):

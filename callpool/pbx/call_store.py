@@ -309,6 +309,7 @@ def _call_row(
         "disposition": DISPOSITION[call.outcome],
         "answered_by": call.answered_by,
         "transfers": list(call.transfers),
+        "missed_by": list(call.missed_by),
         "tracking_number_id": credit.number_id if credit else None,
         "campaign_id": credit.campaign_id if credit else None,
         "channel_id": credit.channel_id if credit else None,
