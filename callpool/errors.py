@@ -17,6 +17,7 @@ on one line.
     ├── RateLimited               too many requests from one client (HTTP 429)
     ├── PoolExhausted             no free number in a campaign's pool
     ├── StoreUnavailable          the database cannot be reached (HTTP 503)
+    ├── RecordingUnavailable      a recording cannot be served now (no converter) (HTTP 503)
     └── AmiError                  talking to an Asterisk Manager Interface failed
         ├── AmiProtocolError      a frame that does not parse
         └── AmiLoginFailed        the PBX refused the login
@@ -77,6 +78,10 @@ class PoolExhausted(CallpoolError):
 
 class StoreUnavailable(CallpoolError):
     error_id = "store_unavailable"
+
+
+class RecordingUnavailable(CallpoolError):
+    error_id = "recording_unavailable"
 
 
 class AmiError(CallpoolError):

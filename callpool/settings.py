@@ -55,6 +55,14 @@ class PbxSettings(BaseModel):
     )
     # A call open longer than this is reported by /healthz (no real call lasts that long).
     max_call_seconds: int = Field(default=4 * 3600, ge=60)
+    # Call recordings (asterisk/README.md, "Call recordings"): the PBX's monitor
+    # directory as callpool reads it (same host or a mount), the same directory as the
+    # PBX names it (absolute names in CDRs are under it), and optionally a file pattern
+    # for calls no CDR names a recording of: a glob under recordings_dir with {linkedid},
+    # {uniqueid} and {started:%Y/%m/%d} (the call's start in the PBX's time zone).
+    recordings_dir: Path | None = None
+    recordings_pbx_dir: str = "/var/spool/asterisk/monitor"
+    recording_pattern: str | None = None
 
 
 _TOML_FILE: ContextVar[Path | None] = ContextVar("callpool_toml_file", default=None)
@@ -97,6 +105,18 @@ class Settings(BaseSettings):
     journal_dir: Path = Path("./var/journal")
     # Credit a known caller's earlier visit, not the stranger now leasing the number.
     credit_repeat_callers: bool = True
+    # Call recordings: read in place from each PBX's recordings_dir, or copied into
+    # recordings_storage_dir (which also caches the browser-playable conversions).
+    recordings_storage: Literal["in_place", "copy"] = "in_place"
+    recordings_storage_dir: Path = Path("./var/recordings")
+    # Signs recording URLs (HMAC-SHA256). Unset: a random key per process start, so
+    # links die with a restart and several processes cannot serve each other's links.
+    recordings_secret: SecretStr | None = None
+    # Seconds a signed recording URL is valid.
+    recordings_url_ttl: int = Field(default=600, ge=10, le=24 * 3600)
+    # How long after a call ends its named recording may still appear (MixMonitor
+    # finishing late, a slow copy); after that it is shown as missing.
+    recordings_link_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod
