@@ -18,6 +18,8 @@ from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import create_engine, is_sqlite
 from callpool.pbx.service import listeners_ctx
+from callpool.recordings.service import RecordingService
+from callpool.recordings.web import RECORDINGS, media_routes, recordings_ctx
 from callpool.reports import dashboard
 from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
@@ -36,15 +38,18 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[error_middleware], client_max_size=catalog_api.IMPORT_MAX_BYTES
     )
     app[SETTINGS] = settings
+    app[RECORDINGS] = RecordingService(settings)
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(tracking.tracking_ctx)
     app.cleanup_ctx.append(listeners_ctx)
+    app.cleanup_ctx.append(recordings_ctx)
     if settings.scheduler_enabled:
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
     app.add_routes(catalog_api.routes)
     app.add_routes(pool_api.routes)
     app.add_routes(tracking.routes)
+    app.add_routes(media_routes)
     app.add_subapp(dashboard.PREFIX, dashboard.create_dashboard())
     app.add_routes(dashboard.root_routes)
     return app

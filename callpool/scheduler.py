@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.metrics.jobs import recompute_yesterday, roll_up
 from callpool.pbx.cdr_sweep import reconcile_last_day, reconcile_previous_day
+from callpool.recordings.linker import apply_retention, link_recordings
 from callpool.settings import Settings
 from callpool.tracking.expiry import expire_leases
 from callpool.web.keys import ENGINE, SETTINGS
@@ -44,6 +45,8 @@ JOBS: list[tuple[str, Job, int | Callable[[Settings], int] | Daily]] = [
     ("metrics_nightly", recompute_yesterday, 3600),  # acts once per local day
     ("reconcile_calls_last_day", reconcile_last_day, 3600),
     ("reconcile_calls_previous_day", reconcile_previous_day, Daily(hour=2, minute=30)),
+    ("link_recordings", link_recordings, 30),
+    ("recording_retention", apply_retention, 3600),
 ]
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from callpool.errors import Forbidden
 
-__all__ = ["ACTIONS", "Grant", "sign_grant", "verify_grant"]
+__all__ = ["ACTIONS", "Action", "Grant", "sign_grant", "verify_grant"]
 
 Action = Literal["play", "download"]
 ACTIONS: tuple[Action, ...] = ("play", "download")

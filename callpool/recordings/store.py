@@ -260,3 +260,35 @@ async def audit_log(engine: AsyncEngine, limit: int = 200) -> list[dict[str, Any
     )
     async with connection(engine) as conn:
         return [dict(row._mapping) for row in (await conn.execute(query)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    id: int
+    site_id: int | None
+    mask_callers: bool
+    caller_number: str | None
+    called_number: str | None
+    started_at: datetime
+    talk_seconds: int
+    disposition: str
+    timezone: str | None
+
+
+async def call_summary(engine: AsyncEngine, call_id: int) -> CallSummary | None:
+    """What the player page shows of the call."""
+    query = (
+        select(
+            Call.id, Site.id, Site.mask_callers, Call.caller_number, Call.called_number,
+            Call.started_at, Call.talk_seconds, Call.disposition, Campaign.timezone,
+        )
+        .outerjoin(Campaign, Campaign.id == Call.campaign_id)
+        .outerjoin(Site, Site.id == Campaign.site_id)
+        .where(Call.id == call_id)
+    )  # fmt: skip
+    async with connection(engine) as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    cid, site_id, mask, caller, called, started, talk, disposition, tz = row
+    return CallSummary(cid, site_id, bool(mask), caller, called, started, talk, disposition, tz)
