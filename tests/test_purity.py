@@ -30,6 +30,10 @@ PURE_MODULES = (
     "callpool.pbx.assembly.cdr_csv",
     "callpool.metrics.definitions",
     "callpool.metrics.registry",
+    "callpool.recordings.naming",
+    "callpool.recordings.signing",
+    "callpool.recordings.retention",
+    "callpool.recordings.policy",
 )
 FORBIDDEN = {
     "sqlalchemy",
