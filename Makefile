@@ -7,7 +7,7 @@ SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
 ASSETS_STAMP := dashboard_assets/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast lint lint-containers snippet dashboard-assets browser wheel-check clean
+.PHONY: install run test test-fast lint lint-containers snippet dashboard-assets browser recording-tools wheel-check clean
 
 install: $(STAMP)
 
@@ -38,6 +38,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; \
 	  else echo "install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
 
+# Debian's sox (converts recordings for the browser) and espeak-ng (the simulator's
+# recorded calls speak) for the recordings tests.
+recording-tools:
+	@{ command -v sox && command -v espeak-ng; } >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends sox espeak-ng >/dev/null; \
+	  else echo "install Debian's sox and espeak-ng packages (sudo apt-get install sox espeak-ng)"; exit 1; fi; }
+
 run: install snippet
 	$(VENV)/bin/callpool serve
 
@@ -50,7 +57,7 @@ lint: install
 lint-containers: install
 	ops/check-containers.sh
 
-test: install snippet dashboard-assets browser
+test: install snippet dashboard-assets browser recording-tools
 	cd web_snippet && npm test --silent && npm run --silent check
 	cd dashboard_assets && npm run --silent check
 	$(VENV)/bin/pytest -q

@@ -19,6 +19,8 @@ from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import check_writable, create_engine, is_sqlite
 from callpool.pbx.service import check_journal_dir, listeners_ctx
+from callpool.recordings.service import RecordingService
+from callpool.recordings.web import RECORDINGS, media_routes, recordings_ctx
 from callpool.reports import dashboard
 from callpool.retention import api as retention_api
 from callpool.scheduler import scheduler_ctx
@@ -47,9 +49,11 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[OPS_METRICS] = metrics
     metrics.watch_listeners(app)
+    app[RECORDINGS] = RecordingService(settings)
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(tracking.tracking_ctx)
     app.cleanup_ctx.append(listeners_ctx)
+    app.cleanup_ctx.append(recordings_ctx)
     if settings.scheduler_enabled:
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
@@ -58,6 +62,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(pool_api.routes)
     app.add_routes(retention_api.routes)
     app.add_routes(tracking.routes)
+    app.add_routes(media_routes)
     app.add_subapp(dashboard.PREFIX, dashboard.create_dashboard())
     app.add_routes(dashboard.root_routes)
     return app

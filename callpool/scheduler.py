@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.metrics.jobs import recompute_yesterday, roll_up
 from callpool.pbx.cdr_sweep import reconcile_last_day, reconcile_previous_day
+from callpool.recordings.linker import apply_retention, link_recordings
 from callpool.retention.prune import prune_job
 from callpool.settings import Settings
 from callpool.tracking.expiry import expire_leases
@@ -49,6 +50,8 @@ JOBS: list[tuple[str, Job, int | Callable[[Settings], int] | Daily]] = [
     ("reconcile_calls_previous_day", reconcile_previous_day, Daily(hour=2, minute=30)),
     # Deletes in small batches what each site's retention lets go.
     ("prune_retention", prune_job, Daily(hour=3, minute=15)),
+    ("link_recordings", link_recordings, 30),
+    ("recording_retention", apply_retention, 3600),
 ]
 
 

@@ -63,6 +63,14 @@ class PbxSettings(BaseModel):
     )
     # A call open longer than this is reported by /healthz (no real call lasts that long).
     max_call_seconds: int = Field(default=4 * 3600, ge=60)
+    # Call recordings (asterisk/README.md, "Call recordings"): the PBX's monitor
+    # directory as callpool reads it (same host or a mount), the same directory as the
+    # PBX names it (absolute names in CDRs are under it), and optionally a file pattern
+    # for calls no CDR names a recording of: a glob under recordings_dir with {linkedid},
+    # {uniqueid} and {started:%Y/%m/%d} (the call's start in the PBX's time zone).
+    recordings_dir: Path | None = None
+    recordings_pbx_dir: str = "/var/spool/asterisk/monitor"
+    recording_pattern: str | None = None
 
     # Checked here, not when the listener starts: a bad entry stops start-up with one line.
     @field_validator("timezone")
@@ -144,6 +152,18 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # On SIGTERM/SIGINT: how long in-flight requests may take before they are cut.
     shutdown_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Call recordings: read in place from each PBX's recordings_dir, or copied into
+    # recordings_storage_dir (which also caches the browser-playable conversions).
+    recordings_storage: Literal["in_place", "copy"] = "in_place"
+    recordings_storage_dir: Path = Path("./var/recordings")
+    # Signs recording URLs (HMAC-SHA256). Unset: a random key per process start, so
+    # links die with a restart and several processes cannot serve each other's links.
+    recordings_secret: SecretStr | None = None
+    # Seconds a signed recording URL is valid.
+    recordings_url_ttl: int = Field(default=600, ge=10, le=24 * 3600)
+    # How long after a call ends its named recording may still appear (MixMonitor
+    # finishing late, a slow copy); after that it is shown as missing.
+    recordings_link_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod

@@ -33,6 +33,10 @@ PURE_MODULES = (
     "callpool.metrics.definitions",
     "callpool.metrics.registry",
     "callpool.retention.policy",
+    "callpool.recordings.naming",
+    "callpool.recordings.signing",
+    "callpool.recordings.retention",
+    "callpool.recordings.policy",
 )
 FORBIDDEN = {
     "sqlalchemy",

@@ -68,6 +68,12 @@ class Site(Base):
     raw_events_retention_days: Mapped[int | None] = mapped_column(Integer)
     page_views_retention_days: Mapped[int | None] = mapped_column(Integer)
     sessions_retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Call recordings (callpool/recordings/): links shown at all, to viewers too, and how
+    # long the files are kept (NULL: forever; keep_target_only: other calls' files go).
+    recordings_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    recordings_for_viewers: Mapped[bool] = mapped_column(Boolean, default=True)
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer)
+    recording_keep_target_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
 
@@ -577,3 +583,56 @@ class MetricState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime | None]
     fresh_at: Mapped[datetime | None]
+
+
+class CallRecording(Base):
+    """A recording of a call, named by the PBX (a CDR field) or found by a file pattern.
+
+    Keyed by (pbx, linkedid, name) like the call itself, so writing a call again names
+    the same recording once. ``state``: ``pending`` (named, file not seen yet), ``present``
+    (found, checksummed), ``missing`` (never appeared within the linking window),
+    ``deleted`` (removed by retention; the row stays as the record that it existed).
+    """
+
+    __tablename__ = "call_recordings"
+    __table_args__ = (
+        UniqueConstraint("pbx", "linkedid", "name", name="uq_call_recordings_pbx_key"),
+        Index("ix_call_recordings_pbx_linkedid", "pbx", "linkedid"),
+        Index("ix_call_recordings_state", "state"),
+        CheckConstraint(
+            "state IN ('pending', 'present', 'missing', 'deleted')", name="state_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    # As the PBX gave it (relative to its monitor directory, or absolute there).
+    name: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(String(16))  # "cdr" or "pattern"
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    # Where callpool reads it: in place (the shared directory) or its own copy.
+    path: Mapped[str | None] = mapped_column(String(1024))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    found_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class RecordingAccess(Base):
+    """The audit log: every play and download of a recording, by whom and when."""
+
+    __tablename__ = "recording_access"
+    __table_args__ = (
+        Index("ix_recording_access_at", "at"),
+        CheckConstraint("action IN ('play', 'download')", name="action_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64))
+    recording_id: Mapped[int] = mapped_column(Integer, index=True)
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))

@@ -31,6 +31,8 @@ from callpool.errors import InvalidPhoneNumber
 from callpool.pbx.assembly.call_state import AssembledCall
 from callpool.pbx.assembly.cdr import CdrRecord
 from callpool.phone import normalize_e164
+from callpool.recordings.naming import recording_names
+from callpool.recordings.store import note_named
 
 DISPOSITION = {
     "answered": "answered",
@@ -105,6 +107,10 @@ class SqlCallStore:
             return
         async with connection(self._engine) as conn:
             await _CallBatch(self, conn, now).save(calls)
+            # The recordings their CDRs name, found on disk later by the linking job.
+            for pbx in {call.pbx for call in calls}:
+                named = {c.linkedid: recording_names(c.cdrs) for c in calls if c.pbx == pbx}
+                await note_named(conn, pbx, named, now)
 
     def _upsert(self, conn: AsyncConnection) -> Any:
         """INSERT ... ON CONFLICT (pbx, linkedid) DO UPDATE every column but created_at."""

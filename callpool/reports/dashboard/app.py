@@ -28,7 +28,7 @@ from callpool.reports.dashboard.keys import CATALOGUES, PREFIX, THROTTLE
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
 from callpool.reports.dashboard.throttle import LoginThrottle
-from callpool.reports.dashboard.views import admin, calls, pools, reports
+from callpool.reports.dashboard.views import admin, calls, pools, recordings, reports
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -68,6 +68,7 @@ def create_dashboard() -> web.Application:
     app.add_routes(pools.routes)
     app.add_routes(admin.routes)
     app.add_routes(calls.routes)
+    app.add_routes(recordings.routes)
     app.add_routes(reports.routes)
     return app
 
