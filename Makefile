@@ -7,7 +7,7 @@ SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
 ASSETS_STAMP := dashboard_assets/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast lint snippet dashboard-assets browser wheel-check clean
+.PHONY: install run serve test test-fast lint snippet dashboard-assets browser wheel-check clean
 
 install: $(STAMP)
 
@@ -38,7 +38,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; \
 	  else echo "install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
 
-run: install snippet
+# The demo: callpool with a simulated PBX and simulated visitors and calls (DEMO_ARGS,
+# e.g. `make run DEMO_ARGS="--duration 60"`). `make serve` runs callpool for real.
+# The snippet is committed built, so neither needs Node.js or the network.
+run: install
+	$(VENV)/bin/callpool demo $(DEMO_ARGS)
+
+serve: install
 	$(VENV)/bin/callpool serve
 
 lint: install

@@ -13,6 +13,7 @@ import click
 
 from callpool.cli import accounts, ami, catalog, db, pool, report
 from callpool.cli.common import Context, clear_errors, pass_context
+from callpool.cli.demo import demo
 
 
 @click.group()
@@ -54,5 +55,6 @@ for command in (
     ami.ami_sim,
     report.report,
     report.metrics,
+    demo,
 ):
     main.add_command(command)

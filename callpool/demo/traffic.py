@@ -106,14 +106,14 @@ def live_demo() -> TrafficShape:
     """The demo's live traffic, sped up so that a minute shows every kind of call."""
     return TrafficShape(
         "live-demo",
-        visitors_per_day=86400 / 2.5,  # a visitor every 2.5 s
+        visitors_per_day=86400 / 1.0,  # a visitor a second
         hourly=FLAT_DAY,
         weekly=(1.0,) * 7,
         mean_session_seconds=15.0,
         max_session_seconds=40.0,
         mean_pages=3.0,
         returning_share=0.1,
-        call_share=0.4,
+        call_share=0.7,
         after_share=0.3,
         mean_after_seconds=8.0,
         days_later_share=0.0,
