@@ -14,6 +14,7 @@ import click
 from callpool.cli import accounts, ami, catalog, db, pool, report
 from callpool.cli.common import Context, clear_errors, pass_context
 from callpool.cli.demo import demo
+from callpool.cli.simulate import simulate
 
 
 @click.group()
@@ -56,5 +57,6 @@ for command in (
     report.report,
     report.metrics,
     demo,
+    simulate,
 ):
     main.add_command(command)
