@@ -1,9 +1,9 @@
 """``callpool simulate``: attribution accuracy for a pool size, hold time and traffic.
 
 Plans synthetic traffic (``demo.traffic``), plays it against a pool with the pool's own
-rules and credits the calls as the call store does; with ``--database`` the visits,
-leases and calls are written to the database (PBX ``simulated``) and the credits read
-back from the real call store. Prints the share of calls credited to the right session
+rules and credits the calls with the same pure attribution the call store uses (a test
+holds the two equal on both databases; ``callpool demo`` writes such a history through
+the call store). Prints the share of calls credited to the right session
 and channel, unattributed and wrong, and the pool exhaustions. Deterministic with a seed.
 ``callpool demo`` drives the real tracking API and the AMI path in real time.
 """
