@@ -7,7 +7,7 @@ SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
 ASSETS_STAMP := dashboard_assets/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast lint lint-containers snippet dashboard-assets browser recording-tools wheel-check clean
+.PHONY: install run serve test test-fast lint lint-containers snippet dashboard-assets browser recording-tools wheel-check clean
 
 install: $(STAMP)
 
@@ -45,7 +45,13 @@ recording-tools:
 	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends sox espeak-ng >/dev/null; \
 	  else echo "install Debian's sox and espeak-ng packages (sudo apt-get install sox espeak-ng)"; exit 1; fi; }
 
-run: install snippet
+# The demo: callpool with a simulated PBX and simulated visitors and calls (DEMO_ARGS,
+# e.g. `make run DEMO_ARGS="--duration 60"`). `make serve` runs callpool for real.
+# The snippet is committed built, so neither needs Node.js or the network.
+run: install
+	$(VENV)/bin/callpool demo $(DEMO_ARGS)
+
+serve: install
 	$(VENV)/bin/callpool serve
 
 lint: install

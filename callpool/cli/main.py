@@ -13,6 +13,8 @@ import click
 
 from callpool.cli import accounts, ami, catalog, db, pool, report, retention
 from callpool.cli.common import Context, clear_errors, pass_context
+from callpool.cli.demo import demo
+from callpool.cli.simulate import simulate
 from callpool.db.problems import explained
 from callpool.logs import configure_logging
 
@@ -74,5 +76,7 @@ for command in (
     ami.ami_sim,
     report.report,
     report.metrics,
+    demo,
+    simulate,
 ):
     main.add_command(command)
