@@ -18,8 +18,9 @@ from aiohttp.typedefs import Middleware
 from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import check_writable, create_engine, is_sqlite
-from callpool.pbx.service import check_journal_dir, listeners_ctx
+from callpool.pbx.service import CALLS_SAVED, check_journal_dir, listeners_ctx
 from callpool.recordings.service import RecordingService
+from callpool.recordings.store import note_recordings
 from callpool.recordings.web import RECORDINGS, media_routes, recordings_ctx
 from callpool.reports import dashboard
 from callpool.retention import api as retention_api
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app[OPS_METRICS] = metrics
     metrics.watch_listeners(app)
     app[RECORDINGS] = RecordingService(settings)
+    app[CALLS_SAVED] = (note_recordings,)  # the names in a call's CDRs, saved with it
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(tracking.tracking_ctx)
     app.cleanup_ctx.append(listeners_ctx)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,8 +31,6 @@ from callpool.errors import InvalidPhoneNumber
 from callpool.pbx.assembly.call_state import AssembledCall
 from callpool.pbx.assembly.cdr import CdrRecord
 from callpool.phone import normalize_e164
-from callpool.recordings.naming import recording_names
-from callpool.recordings.store import note_named
 
 DISPOSITION = {
     "answered": "answered",
@@ -71,9 +69,23 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
+# Runs in the transaction that saved the calls: another room's rows that must land with
+# them (the recordings their CDRs name). Handed in by the composition root, so that the
+# PBX room imports no other room's store.
+CallsSaved = Callable[[AsyncConnection, Sequence[AssembledCall], datetime], Awaitable[None]]
+
+
 class SqlCallStore:
-    def __init__(self, engine: AsyncEngine, region: str, *, credit_repeat_callers: bool = True):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        region: str,
+        *,
+        credit_repeat_callers: bool = True,
+        after_save: Sequence[CallsSaved] = (),
+    ):
         self._engine = engine
+        self._after_save = tuple(after_save)
         self._region = region
         self._repeat = credit_repeat_callers
         self._upserts: dict[str, Any] = {}  # by dialect name, built once
@@ -107,10 +119,8 @@ class SqlCallStore:
             return
         async with connection(self._engine) as conn:
             await _CallBatch(self, conn, now).save(calls)
-            # The recordings their CDRs name, found on disk later by the linking job.
-            for pbx in {call.pbx for call in calls}:
-                named = {c.linkedid: recording_names(c.cdrs) for c in calls if c.pbx == pbx}
-                await note_named(conn, pbx, named, now)
+            for hook in self._after_save:
+                await hook(conn, calls, now)
 
     def _upsert(self, conn: AsyncConnection) -> Any:
         """INSERT ... ON CONFLICT (pbx, linkedid) DO UPDATE every column but created_at."""

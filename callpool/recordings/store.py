@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callpool.db.engine import connection
 from callpool.db.tables import Call, CallRecording, Campaign, RecordingAccess, Site
+from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.recordings.naming import recording_names
 
 R = CallRecording
 
@@ -39,6 +41,15 @@ async def note_named(
     if rows:
         statement = _insert(conn).on_conflict_do_nothing(index_elements=["pbx", "linkedid", "name"])
         await conn.execute(statement, rows)
+
+
+async def note_recordings(
+    conn: AsyncConnection, calls: Sequence[AssembledCall], now: datetime
+) -> None:
+    """The recordings the calls' CDRs name, noted as the calls are saved (same transaction)."""
+    for pbx in {call.pbx for call in calls}:
+        named = {c.linkedid: recording_names(c.cdrs) for c in calls if c.pbx == pbx}
+        await note_named(conn, pbx, named, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from callpool.pbx.sim.recorder import SimRecorder
 from callpool.pbx.sim.scenarios import SimCall
 from callpool.pbx.sim.server import AmiSimulator
 from callpool.recordings.service import SERVICES, RecordingService
+from callpool.recordings.store import note_recordings
 from callpool.settings import PbxSettings, Settings, load_settings
 from tests.pbx.listening import finish, make_listener, pbx_for, running, stored_calls, wait_until
 
@@ -57,7 +58,9 @@ async def place_recorded_calls(
     recorder = SimRecorder(monitor, delay=delay)
     async with AmiSimulator(recorder=recorder) as sim:
         pbx = pbx_for(sim.port, recordings_dir=monitor, **(pbx_fields or {}))
-        listener = make_listener(engine, tmp_path / "journal", sim.port, pbx=pbx)
+        listener = make_listener(
+            engine, tmp_path / "journal", sim.port, pbx=pbx, after_save=(note_recordings,)
+        )
         async with running(listener):
             await wait_until(lambda: listener.logins >= 1)
             for call in calls:
