@@ -23,6 +23,7 @@ async def listeners_ctx(app: web.Application) -> AsyncIterator[None]:
     """One listener per configured PBX when ``ami_enabled`` (each waits for its lock)."""
     settings = app[SETTINGS]
     listeners: list[PbxListener] = []
+    after_save: tuple[CallsSaved, ...] = app.get(CALLS_SAVED, ())
     if settings.ami_enabled:
         listeners = [
             PbxListener(
@@ -31,7 +32,7 @@ async def listeners_ctx(app: web.Application) -> AsyncIterator[None]:
                 settings.journal_dir,
                 region=settings.default_region,
                 credit_repeat_callers=settings.credit_repeat_callers,
-                after_save=app[CALLS_SAVED] if CALLS_SAVED in app else (),
+                after_save=after_save,
             )
             for pbx in settings.pbx
         ]
