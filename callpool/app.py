@@ -18,12 +18,13 @@ from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import create_engine, is_sqlite
 from callpool.pbx.service import listeners_ctx
+from callpool.reports import api as reports_api
 from callpool.reports import dashboard
 from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
 from callpool.tracking import pool_api
 from callpool.tracking import service as tracking
-from callpool.web import health
+from callpool.web import api_doc, health
 from callpool.web.errors import error_middleware
 from callpool.web.keys import ENGINE, SETTINGS
 
@@ -45,6 +46,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(catalog_api.routes)
     app.add_routes(pool_api.routes)
     app.add_routes(tracking.routes)
+    app.add_routes(reports_api.routes)
+    app.add_routes(api_doc.routes)
+    app[api_doc.OPENAPI] = (*api_doc.ENDPOINTS, *reports_api.api.endpoints)
     app.add_subapp(dashboard.PREFIX, dashboard.create_dashboard())
     app.add_routes(dashboard.root_routes)
     return app

@@ -16,6 +16,7 @@ on one line.
     ├── RateLimited               too many requests from one client (HTTP 429)
     ├── PoolExhausted             no free number in a campaign's pool
     ├── StoreUnavailable          the database cannot be reached (HTTP 503)
+    ├── ExportUnavailable         a file format's system part is missing (HTTP 503)
     └── AmiError                  talking to an Asterisk Manager Interface failed
         ├── AmiProtocolError      a frame that does not parse
         └── AmiLoginFailed        the PBX refused the login
@@ -72,6 +73,10 @@ class PoolExhausted(CallpoolError):
 
 class StoreUnavailable(CallpoolError):
     error_id = "store_unavailable"
+
+
+class ExportUnavailable(CallpoolError):
+    error_id = "export_unavailable"
 
 
 class AmiError(CallpoolError):

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     journal_dir: Path = Path("./var/journal")
     # Credit a known caller's earlier visit, not the stranger now leasing the number.
     credit_repeat_callers: bool = True
+    # Report exports: the PDF's TrueType font (default: DejaVu Sans where Debian, Fedora
+    # or Arch put it), and the company name and logo (PNG/JPEG) printed on its first page.
+    pdf_font: Path | None = None
+    report_company: str | None = Field(default=None, max_length=120)
+    report_logo: Path | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from callpool.cli import accounts, ami, catalog, db, pool
+from callpool.cli import accounts, ami, catalog, crm, db, pool
 from callpool.cli.common import Context, clear_errors, pass_context
 
 
@@ -52,5 +52,7 @@ for command in (
     accounts.token,
     ami.ami,
     ami.ami_sim,
+    crm.spend_group,
+    crm.outcome_group,
 ):
     main.add_command(command)

@@ -44,6 +44,4 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = all(bool(check.get("ok")) for check in states)
     warned = any(check.get("warnings") for check in states)
     status = "unhealthy" if not healthy else "warning" if warned else "ok"
-    return web.json_response(
-        {"status": status, "checks": checks}, status=200 if healthy else 503
-    )
+    return web.json_response({"status": status, "checks": checks}, status=200 if healthy else 503)
