@@ -89,6 +89,8 @@ class _Pdf(FPDF):
         self.set_margins(10, 10, 10)
         self.set_auto_page_break(True, margin=12)
         self.add_font("DejaVu", "", str(font))
+        bold = font.with_name(font.stem + "-Bold.ttf")  # table headings; else the regular
+        self.add_font("DejaVu", "B", str(bold if bold.is_file() else font))
         self.set_font("DejaVu", size=9)
         self.footer_text = ""
 
@@ -168,6 +170,8 @@ def _table(pdf: _Pdf, table: Table, rows: Sequence[Row]) -> None:
         for column in columns:
             head.cell(pdf.text_of(column.title))
         total = total_row(table)
+        if total is not None:
+            total = {**total, columns[0].name: "Total"}
         for row in [*rows, *([total] if total is not None else [])]:
             line = grid.row()
             for column in columns:
