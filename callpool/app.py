@@ -83,6 +83,7 @@ def run_server(settings: Settings) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        reuse_port=settings.reuse_port,
         print=None,
         access_log=access_log,
     )

@@ -13,6 +13,7 @@ on one line.
     ├── Conflict                  a duplicate name or number (HTTP 409)
     ├── AuthError                 missing or wrong credentials (HTTP 401)
     │   └── Forbidden             right credentials, wrong role (HTTP 403)
+    │       └── OriginNotAllowed  a page's origin is not among the site's (HTTP 403)
     ├── RateLimited               too many requests from one client (HTTP 429)
     ├── PoolExhausted             no free number in a campaign's pool
     ├── StoreUnavailable          the database cannot be reached (HTTP 503)
@@ -61,6 +62,10 @@ class AuthError(CallpoolError):
 
 class Forbidden(AuthError):
     error_id = "forbidden"
+
+
+class OriginNotAllowed(Forbidden):
+    error_id = "origin_not_allowed"
 
 
 class RateLimited(CallpoolError):

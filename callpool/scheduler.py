@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -27,13 +28,22 @@ log = logging.getLogger("callpool.jobs")
 Job = Callable[[AsyncEngine, datetime], Awaitable[object]]
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
-# name, job, interval in seconds (or the setting that gives it)
-JOBS: list[tuple[str, Job, int | Callable[[Settings], int]]] = [
+
+@dataclass(frozen=True, slots=True)
+class Daily:
+    """Once a day at this UTC time (a job over "the previous day" needs no earlier run)."""
+
+    hour: int
+    minute: int = 0
+
+
+# name, job, and when: an interval in seconds (or the setting that gives it), or Daily
+JOBS: list[tuple[str, Job, int | Callable[[Settings], int] | Daily]] = [
     ("expire_leases", expire_leases, 60),
     ("metrics_rollup", roll_up, lambda settings: settings.metrics_interval),
     ("metrics_nightly", recompute_yesterday, 3600),  # acts once per local day
     ("reconcile_calls_last_day", reconcile_last_day, 3600),
-    ("reconcile_calls_previous_day", reconcile_previous_day, 86400),
+    ("reconcile_calls_previous_day", reconcile_previous_day, Daily(hour=2, minute=30)),
 ]
 
 
@@ -52,14 +62,14 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
-    for name, job, every in JOBS:
-        seconds = every(app[SETTINGS]) if callable(every) else every
+    for name, job, when in JOBS:
+        run = _guarded(name, job, app[ENGINE])
+        if isinstance(when, Daily):
+            scheduler.add_job(run, "cron", hour=when.hour, minute=when.minute, id=name)
+            continue
+        seconds = when(app[SETTINGS]) if callable(when) else when
         scheduler.add_job(
-            _guarded(name, job, app[ENGINE]),
-            "interval",
-            seconds=seconds,
-            id=name,
-            next_run_time=datetime.now(UTC),
+            run, "interval", seconds=seconds, id=name, next_run_time=datetime.now(UTC)
         )
     scheduler.start()
     app[SCHEDULER] = scheduler

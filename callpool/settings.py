@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # SO_REUSEPORT: several `serve` processes on one host share the port; the kernel
+    # spreads new connections over them.
+    reuse_port: bool = False
     # Where browsers reach this server, for the snippet's API base; taken from the request if unset.
     public_url: str | None = None
     default_region: str = "RU"

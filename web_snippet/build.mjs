@@ -41,6 +41,9 @@ const raw = readFileSync(join(here, 'src', 'phone.js'), 'utf8').length +
   readFileSync(join(here, 'src', 'snippet.js'), 'utf8').length;
 const unmin = await bundle(false);
 const min = await bundle(true);
+// Served and possibly inlined into pages of any encoding: escape non-ASCII in the source.
+const nonAscii = min.match(/[^\x00-\x7f]/);
+if (nonAscii) throw new Error(`non-ASCII character U+${nonAscii[0].codePointAt(0).toString(16)} in the bundle`);
 const gz = gzipSync(Buffer.from(min), { level: 9 }).length;
 console.log(`source ${raw} B | bundled (unminified) ${unmin.length} B | minified ${min.length} B | minified+gzip ${gz} B (limit ${LIMIT})`);
 

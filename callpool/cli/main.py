@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from callpool.cli import accounts, ami, catalog, crm, db, pool
+from callpool.cli import accounts, ami, catalog, crm, db, pool, report
 from callpool.cli.common import Context, clear_errors, pass_context
 
 
@@ -52,6 +52,8 @@ for command in (
     accounts.token,
     ami.ami,
     ami.ami_sim,
+    report.report,
+    report.metrics,
     crm.spend_group,
     crm.outcome_group,
 ):

@@ -6,6 +6,7 @@ the same code path serves the CLI, `serve` on start and the tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -28,13 +29,37 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    await _migrate(engine, lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    await _migrate(engine, lambda sync: command.downgrade(alembic_config(sync), revision))
+
+
+async def _migrate(engine: AsyncEngine, run: Callable[[Connection], None]) -> None:
+    """Run ``run`` in one transaction; on SQLite with foreign keys off meanwhile.
+
+    SQLite's batch mode rebuilds a table to drop or alter a column (copy, drop the old
+    table, rename). With foreign keys on, dropping the old ``campaigns`` table would
+    cascade to every row that references it: numbers, leases, calls. The pragma only
+    takes effect outside a transaction, so it is set before and restored after.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(run)
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).first()
+                    if broken is not None:
+                        raise RuntimeError(f"migration left a dangling reference: {tuple(broken)}")
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -15,7 +15,7 @@ calls (:func:`~callpool.pbx.assembly.cdr_csv.calls_from_cdrs`) and compares them
 Both are counted and logged; a second run over the same window finds nothing to do, and
 when calls and CDRs agree it writes nothing. Two scheduled jobs run it for each PBX
 this process listens to (:func:`reconcile_last_day` hourly, :func:`reconcile_previous_day`
-daily); the listeners put themselves in :data:`SWEEPERS` while they run, because a
+nightly at 02:30 UTC); the listeners put themselves in :data:`SWEEPERS` while they run, because a
 scheduled job is given only the engine and the time.
 """
 

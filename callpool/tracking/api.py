@@ -2,11 +2,13 @@
 
 Bodies are JSON whatever their content type (the snippet sends ``text/plain`` to avoid a
 CORS preflight, and ``sendBeacon`` can send nothing else), at most ``max_body_bytes``.
-CORS answers only the site's allowed origins.
+CORS answers only the site's allowed origins; error answers (a refused origin too) are
+readable by any page with a well-formed origin, so the snippet can tell its owner why.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callpool.errors import Forbidden, NotFound, RateLimited, ValidationError
+from callpool.errors import NotFound, OriginNotAllowed, RateLimited, ValidationError
 from callpool.tracking.classify import classify_visit
 from callpool.tracking.directory import SiteDirectory
 from callpool.tracking.guard import RateLimiter, is_blocked_ip, is_bot
@@ -22,6 +24,7 @@ from callpool.tracking.heartbeats import HeartbeatCache
 from callpool.tracking.leases import SqlLeaseStore, VisitRequest, is_valid_id
 from callpool.tracking.visits import SiteConfig, numbers_to_show, plan_visit
 from callpool.web.body import read_json_object
+from callpool.web.errors import ERROR_HEADERS
 from callpool.web.keys import SETTINGS
 
 DIRECTORY = web.AppKey("site_directory", SiteDirectory)
@@ -44,6 +47,13 @@ CORS_HEADERS = {
     "Vary": "Origin",
 }
 
+# What a browser sends as Origin: scheme, host (a name or a bracketed IPv6), port. Only
+# such a value is ever echoed, and only as a header.
+ORIGIN = re.compile(
+    r"https?://([a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})*|\[[0-9a-f:.]{2,45}\])(:[0-9]{1,5})?",
+    re.IGNORECASE | re.ASCII,
+)
+
 routes = web.RouteTableDef()
 
 
@@ -52,11 +62,23 @@ def wall_clock() -> datetime:
 
 
 async def _site(request: web.Request) -> SiteConfig:
-    site = await request.app[DIRECTORY].get(request.match_info["site_key"])
     origin = request.headers.get("Origin")
+    if origin is not None and len(origin) <= 300 and ORIGIN.fullmatch(origin):
+        # The page's script may read our error answers: a refusal says why.
+        request[ERROR_HEADERS] = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    site = await request.app[DIRECTORY].get(request.match_info["site_key"])
     if origin is not None and origin not in site.allowed_origins:
-        raise Forbidden("this origin is not allowed for the site")
+        raise OriginNotAllowed(_refusal(site))
     return site
+
+
+def _refusal(site: SiteConfig) -> str:
+    """Why a page of another origin is refused, for the site's owner (never the origins)."""
+    none_yet = "" if site.allowed_origins else " (the site allows no origin yet)"
+    return (
+        f"this page's origin is not allowed for site {site.name!r}{none_yet}; "
+        "allowed origins are given with --origin at `callpool site add`"
+    )
 
 
 def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

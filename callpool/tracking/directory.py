@@ -123,6 +123,7 @@ class SiteDirectory:
         return SiteConfig(
             id=site.id,
             key=site.public_key,
+            name=site.name,
             allowed_origins=frozenset(site.allowed_origins),
             own_numbers=tuple(site.own_numbers),
             blocked_networks=parse_networks(site.blocked_cidrs),

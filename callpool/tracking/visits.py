@@ -43,6 +43,8 @@ class SiteConfig:
     rules: tuple[ChannelRule, ...]
     channel_campaign: dict[int, int] = field(default_factory=dict)
     static_numbers: dict[int, str] = field(default_factory=dict)
+    # Named in the answer to a page whose origin is not allowed.
+    name: str = ""
     # The allowed origins' host names, worked out once: every visit classifies with them.
     hosts: tuple[str, ...] = field(init=False)
 

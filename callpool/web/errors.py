@@ -16,6 +16,10 @@ from callpool import errors
 
 log = logging.getLogger("callpool.web")
 
+# Headers a handler wants on its error answers as well: the tracking API's CORS
+# headers, so that the page's script can read why it was refused.
+ERROR_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("error_headers")
+
 STATUS: dict[type[errors.CallpoolError], int] = {
     errors.PayloadTooLarge: 413,
     errors.ValidationError: 400,
@@ -48,7 +52,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = status_for(exc)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc)
-        return error_response(status, exc.error_id, str(exc))
+        response = error_response(status, exc.error_id, str(exc))
+        response.headers.update(request.get(ERROR_HEADERS, {}))
+        return response
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "payload_too_large", "request body is too large")
     except web.HTTPException as exc:

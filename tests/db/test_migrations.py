@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db import migrate
 from callpool.db.engine import create_engine
 from callpool.db.tables import Base
 from tests import pg
+from tests.seed import make_catalog
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,3 +68,20 @@ def test_migrations_run_from_plain_sync_code(tmp_path: Path) -> None:
             await engine.dispose()
 
     assert asyncio.run(run())
+
+
+async def test_stepping_down_and_up_through_every_migration_keeps_the_rows(
+    engine: AsyncEngine,
+) -> None:
+    """SQLite rebuilds a table to drop a column; that must not cascade to its children."""
+    await make_catalog(engine, pool_size=3)
+    counts = {}
+    async with engine.connect() as conn:
+        for table in ("sites", "campaigns", "channels", "tracking_numbers"):
+            counts[table] = await conn.scalar(text(f"SELECT count(*) FROM {table}"))
+    assert all(counts.values())
+    await migrate.downgrade(engine, "0006")
+    await migrate.upgrade(engine)
+    async with engine.connect() as conn:
+        for table, before in counts.items():
+            assert await conn.scalar(text(f"SELECT count(*) FROM {table}")) == before, table

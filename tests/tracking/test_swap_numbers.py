@@ -143,8 +143,12 @@ async def test_migration_0005_gives_existing_campaigns_every_number(database_url
                 ).bindparams(now)
             )
         await migrate.upgrade(engine, "0005")
-        [campaign] = await catalog_store.list_campaigns(engine)
-        assert (campaign["name"], campaign["swap_numbers"]) == ("old", [])
+        # Plain SQL: the model has columns that later migrations add.
+        async with engine.connect() as conn:
+            [(name, swap)] = (
+                await conn.execute(text("SELECT name, swap_numbers FROM campaigns"))
+            ).all()
+        assert (name, json.loads(swap) if isinstance(swap, str) else swap) == ("old", [])
     finally:
         await migrate.upgrade(engine)
         await engine.dispose()

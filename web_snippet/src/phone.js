@@ -20,20 +20,25 @@ export function parse(num) {
   return m ? { e164: '+' + d, cc: m[1], nsn: d.slice(m[1].length) } : null;
 }
 
-const escapeDigits = (d) => d.split('').join(S + '{0,3}');
-
 // Near-miss filters applied to a candidate match (see README "Matching rules").
-const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
-const THOUSANDS = /^\d{1,3}([.\s])\d{3}(\1\d{3})+$/;
-// ₽ $ € £ ¥ ₴ ₸, "руб", "р." (escaped: the bundle is pure ASCII).
-const CUR_AFTER = /^\s*([\u20bd$\u20ac\xa3\xa5\u20b4\u20b8]|\u0440\u0443\u0431|\u0440\.|usd|eur|rub)/i;
-// ...or a currency sign / another country code ("+1 ") just before.
-const BEFORE = /([\u20bd$\u20ac\xa3\xa5\u20b4\u20b8]\s*|\+\d{1,3}\s?)$/;
+// An IPv4 address or thousands grouping (212.55.50.199, 4 951 234 567).
+const SHAPES = /^\d{1,3}((\.\d{1,3}){3}|([.\s])\d{3}(\3\d{3})+)$/;
+// What the last 30 characters before the digits say they are. No phone after
+//  - a letter, digit, "_" or "+", or a digit and one of . - / , (12.4951234567);
+//  - another country code ("+1 ");
+//  - a sign: #, №, No, N, code, kodu, код ("Order #", "Sipariş No", "Takip kodu"),
+//    unless a phone word comes first ("Tel. No.", "Phone #": group 1 is set);
+//  - the label of an order, article, tax or company id, invoice or parcel, alone
+//    or with its "number" (Russian, English, Turkish): order, invoice, tracking,
+//    fatura, sipariş, takip, заказ, артикул, ИНН, ОГРН, трек; number, numarası, id, номер.
+// Cyrillic and № are escaped below: the bundle is pure ASCII (build.mjs checks).
+const MARK = /[\w+]$|\d[.\-/,]$|(tel|phone|gsm|cep|fax)?\S*\s*(#|\u2116|\bno?|\bkodu?|code|\u043a\u043e\u0434)[\s.:#\u2116-]*$|\+\d{1,3}\s?$|(order|invoice|tracking|fatura|sipari\S*|takip|\u0437\u0430\u043a\u0430\u0437|\u0430\u0440\u0442\u0438\u043a\u0443\u043b|\u0438\u043d\u043d|\u043e\u0433\u0440\u043d|\u0442\u0440\u0435\u043a)([\s-](number|numaras\S*|id|\u043d\u043e\u043c\u0435\u0440))?[\s.:#\u2116-]*$/i;
 
 /**
- * buildMatcher(["+74951234567", ...]) → { find(text) }.
+ * buildMatcher(["+74951234567", ...]) → { find(text, bare) }.
  * find returns [{start, end, text, e164}] — non-overlapping, in order; e164 is
- * the list entry (normalised to "+digits") that matched.
+ * the list entry (normalised to "+digits") that matched. A bare digit run
+ * ("84951234567": no "+", no separator) matches only when `bare` is true.
  */
 export function buildMatcher(list) {
   const nums = [];
@@ -43,12 +48,13 @@ export function buildMatcher(list) {
     if (!p) continue;
     const trunk = { 7: '8', 1: '1' }[p.cc] || '0';
     nums.push(p.e164);
+    // An optional prefix, then the national digits with up to 3 separators between any two.
     alts.push('((?:\\(?(?:(?:\\+|00)?' + p.cc + '(?:' + S + '{0,2}\\(0\\))?|' + trunk + ')' +
-      S + '{0,3})?\\(?' + escapeDigits(p.nsn) + ')');
+      S + '{0,3})?\\(?' + p.nsn.split('').join(S + '{0,3}') + ')');
   }
   const re = alts.length ? new RegExp(alts.join('|'), 'g') : null;
   return {
-    find(text) {
+    find(text, bare) {
       const out = [];
       if (!re || !/\d/.test(text)) return out;
       re.lastIndex = 0;
@@ -57,19 +63,20 @@ export function buildMatcher(list) {
         const s = m.index;
         const e = s + m[0].length;
         const t = m[0];
-        const b = text[s - 1] || '';
-        const a = text[e] || '';
+        const k = MARK.exec(text.slice(s > 30 ? s - 30 : 0, s));
+        if (k && !k[1]) {
+          // Labelled as something else: no part of it is a phone either.
+          re.lastIndex = e;
+          continue;
+        }
         if (
-          /[\w+#\u2116]/.test(b) || /\w/.test(a) ||
-          (/[.\-/,]/.test(b) && /\d/.test(text[s - 2] || '')) ||
-          (/[.\-/,]/.test(a) && /\d/.test(text[e + 1] || '')) ||
-          CUR_AFTER.test(text.slice(e, e + 5)) || BEFORE.test(text.slice(s > 6 ? s - 6 : 0, s)) ||
-          IP.test(t) || (!/^[+(0]/.test(t) && THOUSANDS.test(t))
+          /^(\w|[.\-/,]\d)/.test(text.slice(e, e + 2)) || (!bare && !/\D/.test(t)) ||
+          (!/^[+(0]/.test(t) && SHAPES.test(t))
         ) {
           re.lastIndex = s + 1;
           continue;
         }
-        out.push({ start: s, end: e, text: t, e164: nums[m.slice(1).findIndex((g) => g !== undefined)] });
+        out.push({ start: s, end: e, text: t, e164: nums[m.slice(1).findIndex((g) => g)] });
       }
       return out;
     },
@@ -103,7 +110,7 @@ export function formatLike(originalText, newNum, originalNum) {
   const o = originalNum ? parse(originalNum) : n;
   const chars = originalText.split('');
   const pos = [];
-  chars.forEach((c, i) => c >= '0' && c <= '9' && pos.push(i));
+  chars.forEach((c, i) => /\d/.test(c) && pos.push(i));
   const len = o ? o.nsn.length : 0;
   if (!o || o.cc !== n.cc || pos.length < len) return intl(newNum);
   const at = pos.slice(pos.length - len);

@@ -14,7 +14,7 @@ const DAY = 864e5;
 const EXCL = 'script,style,noscript,template,textarea,select,option,code,pre,' +
   '[contenteditable]:not([contenteditable=false]),[data-callpool-ignore]';
 // Inline elements: text split across them is matched as one string.
-const INLINE = /^(A|ABBR|B|BDI|BDO|CITE|DFN|EM|FONT|I|MARK|NOBR|Q|S|SMALL|SPAN|STRONG|SUB|SUP|TIME|U)$/;
+const INLINE = /^(A|ABBR|BD[IO]|B|CITE|DFN|EM|FONT|I|MARK|NOBR|Q|S(MALL|PAN|TRONG|U[BP])?|TIME|U)$/;
 
 let cfg;
 let origs = [];
@@ -84,16 +84,10 @@ function wipe() {
 }
 
 // ---------------------------------------------------------------- DOM swap
-function replaceIn(text) {
-  let out = text;
-  matcher.find(text).reverse().forEach((m) => {
-    out = out.slice(0, m.start) + formatLike(m.text, cur[seen[m.e164]], m.e164) + out.slice(m.end);
-  });
-  return out;
-}
-
 // A run of text nodes that read as one string (split only by inline elements).
-function swapGroup(nodes) {
+// A bare digit run (84951234567) is a phone number only in a tel: link: its href
+// (bare set) or its text (a node of the run inside one).
+function swapGroup(nodes, bare) {
   const parts = nodes.map((n) => n.data);
   const starts = [];
   let text = '';
@@ -101,7 +95,7 @@ function swapGroup(nodes) {
     starts.push(text.length);
     text += p;
   });
-  matcher.find(text).reverse().forEach((m) => {
+  matcher.find(text, bare || nodes.some((n) => n.parentNode.closest('[href^="tel:"]'))).reverse().forEach((m) => {
     const rep = formatLike(m.text, cur[seen[m.e164]], m.e164);
     if (rep === m.text) return;
     let first = true;
@@ -129,15 +123,17 @@ function tel(el) {
   try {
     v = decodeURIComponent(v);
   } catch (e) { /* keep raw */ }
-  const nv = replaceIn(v);
-  if (nv !== v) el.setAttribute('href', h.slice(0, i) + nv);
+  // Swapped like a text node; a tel: link is a phone number even as bare digits.
+  const n = { data: v };
+  swapGroup([n], 1);
+  if (n.data !== v) el.setAttribute('href', h.slice(0, i) + n.data);
 }
 
 function dataEl(el) {
   let t = tpl.get(el);
   if (t == null) tpl.set(el, (t = el.textContent));
-  const d = (el.getAttribute('data-callpool') || '').replace(/\D/g, '');
-  // No number named: the first one the visitor's campaign swaps, else the first.
+  const d = (el.getAttribute('data-callpool') || t).replace(/\D/g, '');
+  // No number named, none written: the first one the visitor's campaign swaps, else the first.
   const o = origs.find((x) => d.length > 6 && (x.endsWith(d) || d.endsWith(parse(x).nsn))) ||
     origs.find((x) => cur[x] !== x) || origs[0];
   const n = cur[o];
@@ -154,7 +150,7 @@ const blockOf = (n) => {
 };
 
 function scan(root) {
-  if (!matcher || !root || !D.body || !D.body.contains(root)) return;
+  if (!matcher || !D.body || !D.body.contains(root)) return;
   const el = root.nodeType === 1 ? root : root.parentNode;
   const dc = el.closest('[data-callpool]');
   if (dc) return dataEl(dc);
@@ -233,7 +229,8 @@ async function post(path, body) {
     const r = await fetch(cfg.api + '/' + path, {
       method: 'POST', body: JSON.stringify(body), credentials: 'omit', signal: c.signal,
     });
-    return [r.status, r.status === 200 ? await r.json() : null];
+    // Errors are JSON too ({error, message}); a body that is not JSON fails the call.
+    return [r.status, await r.json()];
   } catch (e) {
     return [0];
   } finally {
@@ -274,6 +271,12 @@ async function visit() {
     apply(S.n);
     if (pvPending) pageview();
   } catch (e) {
+    // Refused for good (e.g. this page's origin is not allowed for the site): say
+    // why, once, in the console for the site's owner, and stop asking.
+    if (st === 403) {
+      fails = 3;
+      console.warn('callpool: ' + (j && j.message));
+    }
     fails++;
     // The lease is gone and no new one: stop showing its numbers.
     if (lost || S.x < now()) {
@@ -318,7 +321,8 @@ function pageview() {
   const u = cfg.api + '/pageview';
   const b = JSON.stringify({ session_id: S.s, visitor_id: S.v, url: location.href, title: D.title, referrer: ref });
   try {
-    if (navigator.sendBeacon(u, new Blob([b], { type: 'text/plain;charset=UTF-8' }))) return;
+    // A string is sent as text/plain;charset=UTF-8 (no CORS preflight), like fetch's.
+    if (navigator.sendBeacon(u, b)) return;
   } catch (e) { /* no beacon */ }
   fetch(u, { method: 'POST', body: b, credentials: 'omit', keepalive: true }).catch(() => {});
 }
@@ -333,7 +337,7 @@ const nav = guard(() => setTimeout(guard(() => {
 
 function ready(f) {
   if (f) readyCbs.push(f);
-  if (!done && !f) done = true;
+  if (!f) done = true;
   if (done) {
     const list = origs.map((o) => ({ original: o, number: cur[o] }));
     readyCbs.splice(0).forEach((cb) => guard(cb)(list));

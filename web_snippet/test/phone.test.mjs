@@ -21,8 +21,6 @@ const FORMATS = [
   ['8 495 123 45 67', RU],
   ['8 (495) 123-45-67', RU],
   ['+74951234567', RU],
-  ['84951234567', RU],
-  ['74951234567', RU],
   ['7 (495) 123-45-67', RU],
   ['+7(495)123-45-67', RU],
   ['+7 495 123-45-67', RU],
@@ -30,7 +28,6 @@ const FORMATS = [
   ['+7.495.123.45.67', RU],
   ['(495) 123-45-67', RU],
   ['495 123 45 67', RU],
-  ['4951234567', RU],
   [`+7${NBSP}495${NBSP}123${NBSP}45${NBSP}67`, RU],
   [`8${NNBSP}495${NNBSP}123‑45‑67`, RU], // narrow nbsp + non-breaking hyphen
   ['8 – 495 – 123 – 45 – 67', RU], // en dashes with spaces
@@ -46,7 +43,6 @@ const FORMATS = [
   ['1 (212) 555-0199', US],
   ['+1 (212) 555 0199', US],
   ['+12125550199', US],
-  ['2125550199', US],
   ['212 555 0199', US],
   // UK
   ['+44 20 7946 0958', UK],
@@ -71,9 +67,25 @@ const FORMATS = [
   ['0033 1 23 45 67 89', FR],
 ];
 
+// Bare digit runs: no "+", no separator, nothing that says "phone". Matched only
+// where the site opts in (find(text, true): tel: links, [data-callpool-digits]).
+const BARE = [
+  ['84951234567', RU],
+  ['74951234567', RU],
+  ['4951234567', RU],
+  ['89161234567', RU_MOB],
+  ['2125550199', US],
+  ['12125550199', US],
+  ['02079460958', UK],
+  ['03012345678', DE],
+  ['0123456789', FR],
+];
+
+const CONTEXTS = [['', ''], ['Call us: ', '.'], ['Тел.: ', ', ежедневно'], ['[', ']'], ['<', '>'], ['\n\t', ' \n']];
+
 for (const [shown, e164] of FORMATS) {
   test(`matches ${JSON.stringify(shown)} as ${e164}`, () => {
-    for (const [pre, post] of [['', ''], ['Call us: ', '.'], ['Тел.: ', ', ежедневно'], ['[', ']'], ['<', '>'], ['\n\t', ' \n']]) {
+    for (const [pre, post] of CONTEXTS) {
       const text = pre + shown + post;
       const r = m.find(text);
       assert.equal(r.length, 1, `${JSON.stringify(text)} → ${JSON.stringify(r)}`);
@@ -81,6 +93,19 @@ for (const [shown, e164] of FORMATS) {
       assert.equal(r[0].text, shown, JSON.stringify(text));
       assert.equal(r[0].start, pre.length);
       assert.equal(r[0].end, pre.length + shown.length);
+    }
+  });
+}
+
+for (const [shown, e164] of BARE) {
+  test(`matches the bare run ${JSON.stringify(shown)} as ${e164} only when the site opts in`, () => {
+    for (const [pre, post] of CONTEXTS) {
+      const text = pre + shown + post;
+      assert.deepEqual(m.find(text), [], JSON.stringify(text));
+      const r = m.find(text, true);
+      assert.equal(r.length, 1, `${JSON.stringify(text)} → ${JSON.stringify(r)}`);
+      assert.equal(r[0].e164, e164);
+      assert.deepEqual([r[0].start, r[0].end, r[0].text], [pre.length, pre.length + shown.length, shown]);
     }
   });
 }
@@ -146,6 +171,82 @@ for (const text of NEAR_MISSES) {
   });
 }
 
+// The text marks the digits as something other than a phone: a sign or "No."
+// (with or without a space), or a word for an order, article, tax or company id,
+// invoice or parcel before them (Russian, English, Turkish). Not a phone even
+// where bare runs are allowed.
+const LABELLED = [
+  'Заказ № 4951234567',
+  'Заказ № 495 123-45-67',
+  'Заказ N 8 (495) 123-45-67',
+  '№ 8 (495) 123-45-67',
+  'No. 495 123 45 67',
+  'No.4951234567',
+  '# 212-555-0199',
+  'Order # 212-555-0199',
+  'Order #: (212) 555-0199',
+  'Order no. 212.555.0199',
+  'order number 2125550199',
+  'ORDER ID: 212-555-0199',
+  'Invoice 212-555-0199',
+  'Invoice No: 212 555 0199',
+  'Tracking code: 4951234567',
+  'Tracking number 212-555-0199',
+  'Tracking # 1 212 555 0199',
+  'Артикул: 495-123-45-67',
+  'артикул 4951234567',
+  'ИНН 4951234567',
+  'ИНН: 495-123-45-67',
+  'ОГРН: 8 495 123 45 67',
+  'Счёт № 495 123 45 67',
+  'Трек-номер: 495 123 45 67',
+  'трек номер 4951234567',
+  'Sipariş No: 495 123 45 67',
+  'sipariş no 4951234567',
+  'Fatura No: 212-555-0199',
+  'fatura 2125550199',
+  'Fatura numarası: 212 555 0199',
+  'Vergi No: 495 123 45 67',
+  'Vergi no 4951234567',
+  'Takip kodu: 495 123 45 67',
+  'Kargo takip numarası: 212-555-0199',
+  'TAKİP NO: 212 555 0199',
+];
+
+for (const text of LABELLED) {
+  test(`does not match the labelled ${JSON.stringify(text)}`, () => {
+    assert.deepEqual(m.find(text), []);
+    assert.deepEqual(m.find(text, true), [], 'with bare runs allowed');
+  });
+}
+
+// A phone word before "No." / "#", or an order word that is not the digits' label:
+// still a phone number.
+const PHONE_CUES = [
+  ['Tel. No. 8 495 123 45 67', '8 495 123 45 67'],
+  ['Telefon No: +7 495 123-45-67', '+7 495 123-45-67'],
+  ['Phone #: (212) 555-0199', '(212) 555-0199'],
+  ['Phone no. 212-555-0199', '212-555-0199'],
+  ['GSM No: 8 916 123-45-67', '8 916 123-45-67'],
+  ['Телефон для заказа: 8 (495) 123-45-67', '8 (495) 123-45-67'],
+  ['Для заказов: 8 495 123 45 67', '8 495 123 45 67'],
+  ['Заказать звонок: +7 495 123-45-67', '+7 495 123-45-67'],
+  ['Заказ такси: 8 (495) 123-45-67', '8 (495) 123-45-67'],
+  ['Order by phone: (212) 555-0199', '(212) 555-0199'],
+  ['To order, call 212-555-0199', '212-555-0199'],
+  ['Orders: +1 212-555-0199', '+1 212-555-0199'],
+  ['Sipariş hattı: +44 20 7946 0958', '+44 20 7946 0958'],
+  ['Офис № 5, тел. 8 495 123 45 67', '8 495 123 45 67'],
+  ['Casino 8 495 123 45 67', '8 495 123 45 67'],
+  ['Тариф Стандарт: 8 495 123 45 67', '8 495 123 45 67'],
+];
+
+for (const [text, shown] of PHONE_CUES) {
+  test(`still matches the phone in ${JSON.stringify(text)}`, () => {
+    assert.deepEqual(m.find(text).map((x) => x.text), [shown]);
+  });
+}
+
 test('several numbers in one string, each bounded', () => {
   const text = 'Москва: 8 (495) 123-45-67, моб. +7 916 123-45-67; NY (212) 555-0199 / 212.555.0199';
   const r = m.find(text);
@@ -172,7 +273,7 @@ test('buildMatcher ignores invalid entries and handles an empty list', () => {
   assert.deepEqual(buildMatcher([]).find('8 495 123 45 67'), []);
   assert.deepEqual(buildMatcher(['', 'abc', '123']).find('123'), []);
   assert.equal(buildMatcher(['bogus', RU]).find('8 495 123 45 67')[0].e164, RU);
-  assert.equal(buildMatcher(['8 (495) 123-45-67'.replace(/^8/, '+7')]).find('84951234567')[0].e164, RU);
+  assert.equal(buildMatcher(['8 (495) 123-45-67'.replace(/^8/, '+7')]).find('84951234567', true)[0].e164, RU);
 });
 
 // [original text, its number, new number, expected]
@@ -227,14 +328,14 @@ test('formatLike without the original number uses the new number\'s length', () 
 });
 
 test('every match round-trips through formatLike inside its context', () => {
-  for (const [shown, e164] of FORMATS) {
+  for (const [shown, e164] of [...FORMATS, ...BARE]) {
     const next = e164.slice(0, -4) + '0001';
     const text = `Call ${shown} now`;
-    const [r] = m.find(text);
+    const [r] = m.find(text, true);
     const out = text.slice(0, r.start) + formatLike(r.text, next, r.e164) + text.slice(r.end);
     // non-digits untouched, same length, the new number now matches instead
     assert.equal(out.replace(/\d/g, '#'), text.replace(/\d/g, '#'), out);
-    const m2 = buildMatcher([next]).find(out);
+    const m2 = buildMatcher([next]).find(out, true);
     assert.equal(m2.length, 1, out);
     assert.equal(m2[0].e164, next);
   }

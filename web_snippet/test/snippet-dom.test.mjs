@@ -11,6 +11,7 @@ const CODE = readFileSync(new URL('../../callpool/tracking/static/callpool.min.j
 const PLACEHOLDER = '/*__CALLPOOL_CONFIG__*/null';
 const PAGE1 = readFileSync(new URL('pages/index.html', here), 'utf8');
 const PAGE2 = readFileSync(new URL('pages/page2.html', here), 'utf8');
+const ORDER = readFileSync(new URL('pages/order.html', here), 'utf8');
 
 const RU = '+74951234567';
 const US = '+12125550199';
@@ -65,9 +66,8 @@ function load(html, opts = {}) {
     });
   };
   if (opts.beacon) {
-    w.navigator.sendBeacon = (url, blob) => {
-      blob.reader = w.FileReader;
-      calls.push({ path: url.slice(API.length + 1), beacon: blob, body: null });
+    w.navigator.sendBeacon = (url, data) => {
+      calls.push({ path: url.slice(API.length + 1), beacon: data, body: null });
       return true;
     };
   }
@@ -87,13 +87,6 @@ function load(html, opts = {}) {
   const $ = (sel) => w.document.querySelector(sel);
   return { w, d: w.document, $, calls, errors, intervals, text: (sel) => $(sel).textContent, close: () => w.close() };
 }
-
-// jsdom's Blob has no .text(); read it the old way.
-const blobText = (blob) => new Promise((resolve) => {
-  const r = new blob.reader();
-  r.onload = () => resolve(r.result);
-  r.readAsText(blob);
-});
 
 const stored = (w) => JSON.parse(w.localStorage.getItem('_cpv'));
 const lease = (extra = {}) => ({
@@ -169,8 +162,9 @@ test('first visit: POST /visit, swap everywhere, store the lease, then a page vi
   assert.ok(s.x > Date.now() + 800e3 && s.x <= Date.now() + 900e3);
   const pv = p.calls.filter((c) => c.path === 'pageview');
   assert.equal(pv.length, 1);
-  assert.equal(pv[0].beacon.type, 'text/plain;charset=utf-8');
-  assert.deepEqual(JSON.parse(await blobText(pv[0].beacon)), {
+  // A string: the browser sends it as text/plain;charset=UTF-8, a CORS simple request.
+  assert.equal(typeof pv[0].beacon, 'string');
+  assert.deepEqual(JSON.parse(pv[0].beacon), {
     session_id: 'ses-1', visitor_id: 'vis-1', url: 'https://shop.example/index.html',
     title: 'callpool test page 1 — call +7 (495) 123-45-67', referrer: '',
   });
@@ -397,6 +391,56 @@ test('numbers the campaign does not swap stay exactly as they are', async () => 
   q.close();
 });
 
+test('an order number with the site number\'s digits stays; the phones around it are swapped', async () => {
+  const p = load(ORDER, { url: 'https://shop.example/order.html' });
+  await sleep(30);
+  assert.equal(p.text('#order'), 'Заказ № 4951234567 оформлен');
+  assert.equal(p.text('#contact'), 'Вопросы по заказу: +7 (495) 000-00-01');
+  assert.equal(p.$('#contact-tel').getAttribute('href'), 'tel:+74950000001');
+  // Digits labelled as something else, and a bare run, are no phone numbers.
+  assert.equal(p.text('#labelled-ru'), 'ИНН: 495-123-45-67, артикул 8 495 123 45 67');
+  assert.equal(p.text('#labelled-en'), 'Order #: (212) 555-0199 · Tracking code: 1 212 555 0199');
+  assert.equal(p.text('#labelled-tr'), 'Sipariş No: 212 555 0199 · Takip kodu: 212-555-0199');
+  assert.equal(p.text('#bare'), 'Сумма к оплате: 4951234567');
+  // "No." / "#" after a phone word: phone numbers.
+  assert.equal(p.text('#cues'), 'Tel. No. 8 495 000 00 01 · Phone #: (310) 555-0123');
+  // A bare run in a tel: link (href and text), or marked with data-callpool: swapped.
+  assert.equal(p.$('#bare-tel').getAttribute('href'), 'tel:84950000001');
+  assert.equal(p.text('#bare-link'), 'Звоните: 84950000001');
+  assert.equal(p.text('#bare-dc'), '84950000001');
+  assert.equal(p.d.title, 'Заказ № 4951234567 оформлен');
+  assert.deepEqual(p.errors, []);
+  p.close();
+});
+
+test('data-callpool without a number: the site number written in it, else the first one swapped', async () => {
+  const html = '<body><span id="a" data-callpool>12125550199</span><span id="b" data-callpool>Call us</span></body>';
+  const p = load(html);
+  await sleep(30);
+  assert.equal(p.text('#a'), '13105550123');
+  assert.equal(p.text('#b'), '+7 495 000-00-01');
+  p.close();
+});
+
+test('a refused visit (403, e.g. origin not allowed): one console message with the reason, originals stay', async () => {
+  const warnings = [];
+  const message = "this page's origin is not allowed for site 'shop'";
+  const p = load(PAGE1, {
+    config: { heartbeat: 5 },
+    fast: 100,
+    routes: { visit: [403, { error: 'origin_not_allowed', message }] },
+    before: (w) => { w.console.warn = (...args) => warnings.push(args.join(' ')); },
+  });
+  await sleep(250); // five heartbeat ticks
+  assert.deepEqual(warnings, [`callpool: ${message}`]);
+  assert.deepEqual(p.calls.map((c) => c.path), ['visit'], 'refused for good: not asked again');
+  assertOriginal(p);
+  assertUntouched(p);
+  assert.equal(stored(p.w), null);
+  assert.deepEqual(p.errors, []);
+  p.close();
+});
+
 test('heartbeats only while visible; immediate heartbeat when visible again', async () => {
   let vis = 'visible';
   const p = load(PAGE2, {
@@ -422,7 +466,7 @@ test('heartbeats only while visible; immediate heartbeat when visible again', as
 test('SPA navigation: page view per pushState/replaceState/popstate URL change, new content swapped', async () => {
   const p = load(PAGE1, { beacon: true });
   await sleep(30);
-  const pvs = async () => Promise.all(p.calls.filter((c) => c.path === 'pageview').map(async (c) => JSON.parse(await blobText(c.beacon))));
+  const pvs = async () => Promise.all(p.calls.filter((c) => c.path === 'pageview').map(async (c) => JSON.parse(c.beacon)));
   assert.equal((await pvs()).length, 1);
   p.w.history.pushState({}, '', '/spa/a');
   p.d.title = 'Route A';

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from markupsafe import Markup
 
 from callpool import errors
 from callpool.reports.dashboard import i18n
@@ -26,7 +28,7 @@ from callpool.reports.dashboard.keys import CATALOGUES, PREFIX, THROTTLE
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
 from callpool.reports.dashboard.throttle import LoginThrottle
-from callpool.reports.dashboard.views import admin, calls, pools
+from callpool.reports.dashboard.views import admin, calls, pools, reports
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -66,6 +68,7 @@ def create_dashboard() -> web.Application:
     app.add_routes(pools.routes)
     app.add_routes(admin.routes)
     app.add_routes(calls.routes)
+    app.add_routes(reports.routes)
     return app
 
 
@@ -98,7 +101,23 @@ def _pass_locale(fmt: Any) -> Any:
     return apply
 
 
+def url_path(url: str | None) -> str:
+    """A landing page as its path and query: the host is the site's own, shown above."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def safe_json(text: str) -> Markup:
+    """JSON inside <script type="application/json">: "<" escaped so that visitor text can
+    never close the element; the browser's JSON.parse reads it back unchanged."""
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
 FILTERS = {
+    "url_path": url_path,
+    "safe_json": safe_json,
     "num": _pass_locale(i18n.fmt_number),
     "pct": _pass_locale(i18n.fmt_pct),
     "ratio": _pass_locale(i18n.fmt_ratio),
