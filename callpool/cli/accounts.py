@@ -16,15 +16,22 @@ def user() -> None:
 @user.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+@click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    help="A site the user (and their API tokens) may see; repeatable. Default: every site.",
+)
 @click.password_option(
     help="Prompted for when not given; or CALLPOOL_USER_PASSWORD.", envvar="CALLPOOL_USER_PASSWORD"
 )
 @pass_context
 @clear_errors
-def user_add(ctx: Context, username: str, role: str, password: str) -> None:
+def user_add(ctx: Context, username: str, role: str, sites: tuple[str, ...], password: str) -> None:
     """Add a user (the password is hashed with Argon2id)."""
+    granted = list(sites) or None
     run_with_engine(
-        lambda engine, _s: accounts_store.add_user(engine, username, password, role), ctx
+        lambda engine, _s: accounts_store.add_user(engine, username, password, role, granted), ctx
     )
     click.echo(f"user {username!r} added with role {role}")
 

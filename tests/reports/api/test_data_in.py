@@ -179,3 +179,13 @@ def _validate(doc: dict[str, Any], path: str, method: str, status: str, body: An
     schema = doc["paths"][path][method]["responses"][status]["content"]["application/json"]
     wrapped = {**schema["schema"], "components": doc["components"]}
     jsonschema.validate(body, wrapped, cls=jsonschema.Draft202012Validator)
+
+
+def test_a_user_added_for_one_site_gets_a_token_for_that_site_only(
+    world: World, database_url: str
+) -> None:
+    runner = CliRunner(env={"CALLPOOL_USER_PASSWORD": "pw-carl-1234"})
+    base = ["--database-url", database_url]
+    added = runner.invoke(cli, [*base, "user", "add", "carl", "--site", "other"])
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(cli, [*base, "user", "add", "dan", "--site", "nowhere"]).exit_code == 2
