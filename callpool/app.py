@@ -15,6 +15,7 @@ from aiohttp import log as aiohttp_log
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from callpool import api_doc
 from callpool.catalog import api as catalog_api
 from callpool.db import migrate
 from callpool.db.engine import check_writable, create_engine, is_sqlite
@@ -22,6 +23,7 @@ from callpool.pbx.service import CALLS_SAVED, check_journal_dir, listeners_ctx
 from callpool.recordings.service import RecordingService
 from callpool.recordings.store import note_recordings
 from callpool.recordings.web import RECORDINGS, media_routes, recordings_ctx
+from callpool.reports import api as reports_api
 from callpool.reports import dashboard
 from callpool.retention import api as retention_api
 from callpool.scheduler import scheduler_ctx
@@ -65,6 +67,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(retention_api.routes)
     app.add_routes(tracking.routes)
     app.add_routes(media_routes)
+    app.add_routes(reports_api.routes)
+    app.add_routes(api_doc.routes)
+    app[api_doc.OPENAPI] = (*api_doc.ENDPOINTS, *reports_api.api.endpoints)
     app.add_subapp(dashboard.PREFIX, dashboard.create_dashboard())
     app.add_routes(dashboard.root_routes)
     return app

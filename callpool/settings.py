@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     # How long after a call ends its named recording may still appear (MixMonitor
     # finishing late, a slow copy); after that it is shown as missing.
     recordings_link_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Report exports: the PDF's TrueType font (default: DejaVu Sans where Debian, Fedora
+    # or Arch put it), and the company name and logo (PNG/JPEG) printed on its first page.
+    pdf_font: Path | None = None
+    report_company: str | None = Field(default=None, max_length=120)
+    report_logo: Path | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from callpool.cli import accounts, ami, catalog, db, pool, report, retention
+from callpool.cli import accounts, ami, catalog, crm, db, pool, report, retention
 from callpool.cli.common import Context, clear_errors, pass_context
 from callpool.cli.demo import demo
 from callpool.cli.simulate import simulate
@@ -78,5 +78,7 @@ for command in (
     report.metrics,
     demo,
     simulate,
+    crm.spend_group,
+    crm.outcome_group,
 ):
     main.add_command(command)

@@ -240,3 +240,8 @@ def mask_number(number: str | None) -> str | None:
         return number
     keep_head = 5 if number.startswith("+") else 4
     return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
+
+
+def filter_conditions(f: CallFilter) -> list[ColumnElement[bool]]:
+    """The WHERE of a filter's calls, for other lists of them (the report API's pages)."""
+    return _conditions(f)

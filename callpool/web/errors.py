@@ -30,6 +30,7 @@ STATUS: dict[type[errors.CallpoolError], int] = {
     errors.RateLimited: 429,
     errors.StoreUnavailable: 503,
     errors.RecordingUnavailable: 503,
+    errors.ExportUnavailable: 503,
 }
 
 
