@@ -24,9 +24,9 @@ sessions stop answering and receiving, without closing), :meth:`refuse_connectio
 :meth:`accept_connections` (stop and resume listening on the same port), :meth:`restart`,
 :meth:`crash` (Asterisk killed and started again: sessions cut, channels gone, no CDR
 for the calls that were up), :meth:`stream_while_listing_channels` (frames streamed
-between taking the list for the next ``CoreShowChannels`` and sending it), and ``split_at`` (byte offsets in the stream where a write
-is cut in two, with a pause, so the client's ``recv()`` sees the halves separately; e.g.
-inside a multi-byte character).
+between taking the list for the next ``CoreShowChannels`` and sending it), and
+``split_at`` (byte offsets in the stream where a write is cut in two, with a pause, so
+the client's ``recv()`` sees the halves separately; e.g. inside a multi-byte character).
 
 With ``cdr`` (a :class:`~callpool.pbx.sim.cdr_writer.SimCdrWriter`) the CDRs of the calls
 played are written to a Master.csv and/or a CDR table, as Asterisk does; with
