@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from callpool.accounts import store as accounts_store
+from callpool.accounts.access import Access, bootstrap_access
 from callpool.accounts.credentials import tokens_equal
 from callpool.errors import AuthError, Forbidden
 from callpool.web.keys import ENGINE, SETTINGS
@@ -27,3 +28,13 @@ async def require_role(request: web.Request, role: str) -> str:
     if ROLES.index(found) < ROLES.index(role):
         raise Forbidden(f"this needs the {role} role")
     return found
+
+
+async def require_access(request: web.Request, role: str) -> Access:
+    """The caller's role and sites (the bootstrap token: every site); at least ``role``."""
+    await require_role(request, role)
+    token = request.headers["Authorization"].partition(" ")[2].strip()
+    bootstrap = request.app[SETTINGS].admin_token
+    if bootstrap is not None and tokens_equal(token, bootstrap.get_secret_value()):
+        return bootstrap_access()
+    return await accounts_store.access_for_token(request.app[ENGINE], token)
