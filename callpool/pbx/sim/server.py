@@ -499,15 +499,21 @@ class AmiSimulator:
 
 
 def build_simulator(
-    source: Path | str, *, loop: bool = False, seed: int | None = None, **kwargs: Any
+    source: Path | str,
+    *,
+    loop: bool = False,
+    seed: int | None = None,
+    record: str | None = None,
+    **kwargs: Any,
 ) -> AmiSimulator:
     """A simulator replaying a capture file (``*.ami``) or playing a named scenario.
 
+    ``record``: the format the random scenario records its answered calls in.
     ``kwargs`` go to :class:`AmiSimulator` (host, port, username, secret, speed...).
     """
     if Path(source).suffix == ".ami":
         return AmiSimulator.from_capture(source, loop=loop, **kwargs)
-    frames = scenario_frames(str(source), loop=loop, seed=seed)
+    frames = scenario_frames(str(source), loop=loop, seed=seed, record=record)
     first = next(frames)  # an unknown scenario name fails here, before listening
     return AmiSimulator(itertools.chain([first], frames), **kwargs)
 
@@ -522,12 +528,20 @@ async def run_simulator(
     loop: bool = False,
     seed: int | None = None,
     cdr_csv: Path | None = None,
+    recordings_dir: Path | None = None,
 ) -> None:
-    """Serve AMI on ``host:port`` until cancelled (the ``callpool ami-sim`` command)."""
+    """Serve AMI on ``host:port`` until cancelled (the ``callpool ami-sim`` command).
+
+    ``recordings_dir``: recorded calls' files are written there (the PBX's monitor
+    directory), and the random scenario records its answered calls.
+    """
+    recorder = SimRecorder(recordings_dir) if recordings_dir is not None else None
     sim = build_simulator(
         source,
         loop=loop,
         seed=seed,
+        record="wav" if recorder is not None else None,
+        recorder=recorder,
         host=host,
         port=port,
         username=username,
