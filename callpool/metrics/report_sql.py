@@ -5,8 +5,9 @@ Additive figures come from ``metric_rollups``; what is not additive is counted o
 grouped per caller, then counted, so each caller is one row whatever their calls), and
 the histograms of wait, talk and call-back delay that medians need (histograms add up,
 so the total's are the rows' summed). The total's distinct counts are their own query.
-The result is one ``Tally`` per row, turned into figures by the pure
-``definitions.figures``, so both paths share every formula.
+On PostgreSQL, ``report_pass`` reads the facts for all of these in two ``GROUPING
+SETS`` statements instead. The result is one ``Tally`` per row, turned into figures by
+the pure ``definitions.figures``, so both paths share every formula.
 """
 
 from __future__ import annotations
