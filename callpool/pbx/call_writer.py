@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.pbx.assembly.live import LiveChanges
 from callpool.pbx.call_feed import CallFeed
 from callpool.pbx.call_store import RawEvent, SqlCallStore
 from callpool.pbx.journal import Journal
 from callpool.pbx.listener_stats import TRANSIENT, ListenerStats, brief
+from callpool.pbx.live_store import SqlLiveStore
 
 log = logging.getLogger("callpool.ami")
 
@@ -34,6 +36,7 @@ class CallWriter:
         self,
         name: str,
         store: SqlCallStore,
+        live_store: SqlLiveStore,
         feed: CallFeed,
         journal: Callable[[], Journal | None],
         stats: ListenerStats,
@@ -43,6 +46,7 @@ class CallWriter:
     ) -> None:
         self.name = name
         self._store = store
+        self._live_store = live_store
         self._feed = feed
         self._journal = journal
         self.stats = stats
@@ -75,14 +79,17 @@ class CallWriter:
             feed = self._feed
             feed.finish_due(now or datetime.now(UTC))
             safe = feed.commit_point()
-            if not feed.events and not feed.calls:
+            live = feed.live_changes()
+            if not feed.events and not feed.calls and not live:
                 self._commit(safe)
                 return True
             events, calls = feed.take()
             try:
+                await self._save_live(live)
                 await self._save(events, calls)
             except TRANSIENT as exc:
                 feed.put_back(events, calls)
+                feed.live.put_back(live)
                 self._write_failed(exc)
                 return False
             if self.stats.database != "ok":
@@ -92,6 +99,20 @@ class CallWriter:
             self.stats.calls_written += len(calls)
             self._commit(safe)
             return True
+
+    async def _save_live(self, changes: LiveChanges) -> None:
+        if not changes:
+            return
+        try:
+            await self._live_store.publish(self.name, changes, datetime.now(UTC))
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            # Only the live page suffers: the calls themselves are in the journal and the
+            # batch below. The next change of each call publishes it again.
+            self.stats.rejected += 1
+            log.error("AMI %s: live calls not published: %s", self.name, brief(exc))
+        self._feed.live.confirm(changes)
 
     async def _save(self, events: list[RawEvent], calls: dict[str, AssembledCall]) -> None:
         now = datetime.now(UTC)

@@ -119,18 +119,46 @@ function wireConfirm() {
   });
 }
 
-// The live page: the server pushes the whole "now" table as HTML it rendered (escaped
-// there) over server-sent events; we swap it in and say so to screen readers.
+// The live page: the server pushes the calls table (and now and then today's counters)
+// as HTML it rendered and escaped, over server-sent events; we swap it in, and tick the
+// "for" column every second (server time: the browser's clock may be off).
 function wireLive() {
   const root = document.querySelector('[data-live-url]');
-  if (!root || !window.EventSource) return;
+  if (!root) return;
   const target = document.getElementById(root.dataset.liveTarget);
+  const counters = document.getElementById(root.dataset.liveCounters);
   const status = document.getElementById('live-status');
+  let offset = 0;
+  const sync = () => {
+    const stamp = target.querySelector('[data-server-now]');
+    if (stamp) offset = Number(stamp.dataset.serverNow) - Date.now();
+  };
+  const tick = () => {
+    const now = Date.now() + offset;
+    for (const cell of target.querySelectorAll('[data-since]')) {
+      const secs = Math.max(0, Math.floor((now - Number(cell.dataset.since)) / 1000));
+      const h = Math.floor(secs / 3600);
+      const m = Math.floor((secs % 3600) / 60);
+      const s = String(secs % 60).padStart(2, '0');
+      cell.textContent = h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+    }
+  };
+  sync();
+  setInterval(tick, 1000);
+  if (!window.EventSource) return;
   const source = new EventSource(root.dataset.liveUrl);
   source.addEventListener('calls', (event) => {
     const data = JSON.parse(event.data);
-    target.innerHTML = data.html;
-    root.dataset.version = String(data.version);
+    if (data.html !== undefined) {
+      target.innerHTML = data.html;
+      root.dataset.version = String(data.version);
+      sync();
+      tick();
+    }
+    if (data.counters !== undefined && counters) counters.innerHTML = data.counters;
+    if (status) status.textContent = status.dataset.on || 'live';
+  });
+  source.addEventListener('open', () => {
     if (status) status.textContent = status.dataset.on || 'live';
   });
   source.addEventListener('error', () => {

@@ -286,14 +286,3 @@ async def compare(request: web.Request) -> web.Response:
         }
     )
     return render(request, "compare.html", context)
-
-
-@routes.get("/live", name="live")
-async def live(request: web.Request) -> web.Response:
-    selection, campaigns = await selection_for(request)
-    context = {
-        **filters_context(selection, campaigns, period=False),
-        "page": "live",
-        "title": _("Live"),
-    }
-    return render(request, "pending_live.html", context)
