@@ -72,6 +72,7 @@ CALL_COLUMNS = (
     "created_at",
     "updated_at",
     "hangup_cause",
+    "end_estimated",
 )
 
 
@@ -119,6 +120,7 @@ def _row(
         at + timedelta(seconds=wait) if answered else None, ended, wait, talk, disposition,
         f"20{rng.randrange(10)}" if answered and direction == "inbound" else None, "[]",
         campaign, channel, "[]", ended, ended, 16 if answered else rng.choice([16, 17, 19, 34]),
+        False,
     )  # fmt: skip
 
 
@@ -130,8 +132,8 @@ async def seed_catalog(url: str) -> None:
             created = (NOW - timedelta(days=400)).isoformat()
             await conn.exec_driver_sql(
                 "INSERT INTO sites (id, name, public_key, allowed_origins, own_numbers, "
-                "blocked_cidrs, consent_required, created_at) VALUES "
-                f"(1, 'shop', 'k', '[]', '[\"+74951234567\"]', '[]', false, '{created}')"
+                "blocked_cidrs, consent_required, mask_callers, created_at) VALUES "
+                f"(1, 'shop', 'k', '[]', '[\"+74951234567\"]', '[]', false, false, '{created}')"
             )
             for c in range(1, CAMPAIGNS + 1):
                 await conn.exec_driver_sql(
