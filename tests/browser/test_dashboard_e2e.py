@@ -234,6 +234,7 @@ PAGES = (
     "admin/sites",
     "admin/channels",
     "admin/users",
+    "help/metrics",
 )
 
 

@@ -29,7 +29,7 @@ from callpool.reports.dashboard.live_feed import LiveFeed
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
 from callpool.reports.dashboard.throttle import LoginThrottle
-from callpool.reports.dashboard.views import admin, calls, live, pools, reports
+from callpool.reports.dashboard.views import admin, calls, live, metric_help, pools, reports
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -72,6 +72,7 @@ def create_dashboard() -> web.Application:
     app.add_routes(calls.routes)
     app.add_routes(reports.routes)
     app.add_routes(live.routes)
+    app.add_routes(metric_help.routes)
     app.on_cleanup.append(live.live_cleanup)
     return app
 

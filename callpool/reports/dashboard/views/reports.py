@@ -146,7 +146,7 @@ async def channels(request: web.Request) -> web.Response:
             "sort": sort,
             "descending": descending,
             "chart_json": json.dumps(chart, ensure_ascii=False),
-            "definitions": {name: BY_NAME[name].definition for name, _l in COLUMNS},
+            "definitions": {name: _(BY_NAME[name].definition) for name, _l in COLUMNS},
         }
     )
     return render(request, "channels.html", context)
