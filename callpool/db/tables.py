@@ -350,6 +350,21 @@ class LiveCall(Base):
     updated_at: Mapped[datetime]
 
 
+class LoginFailure(Base):
+    """A failed dashboard log-in, counted by every process (login throttling).
+
+    ``key`` is the SHA-256 of "name and address" or of "address": the name typed is never
+    stored. Rows older than the throttling window are purged.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime]
+
+
 class PoolCounter(Base):
     """Per-hour counts of what the number API refused or could not serve.
 

@@ -28,7 +28,7 @@ from callpool.reports.dashboard.keys import CATALOGUES, LIVE_FEED, PREFIX, THROT
 from callpool.reports.dashboard.live_feed import LiveFeed
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
-from callpool.reports.dashboard.throttle import LoginThrottle
+from callpool.reports.dashboard.throttle_store import SqlLoginThrottle
 from callpool.reports.dashboard.views import admin, calls, live, metric_help, pools, reports
 from callpool.web.errors import status_for
 
@@ -47,7 +47,7 @@ def create_dashboard() -> web.Application:
         middlewares=[html_error_middleware, headers_middleware, session_middleware, csrf_middleware]
     )
     app[CATALOGUES] = i18n.load_catalogues()
-    app[THROTTLE] = LoginThrottle()
+    app[THROTTLE] = SqlLoginThrottle()
     app[LIVE_FEED] = LiveFeed()  # idle until a live page subscribes
     app[ASSETS] = load_assets()
     env = aiohttp_jinja2.setup(

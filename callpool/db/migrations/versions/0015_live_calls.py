@@ -1,4 +1,5 @@
-"""live_calls: calls in progress, published by the AMI listener for the live page
+"""live_calls: calls in progress, published by the AMI listener for the live page;
+login_failures: failed dashboard log-ins, counted by every process
 
 Revision ID: 0015
 Revises: 0009
@@ -33,7 +34,19 @@ def upgrade() -> None:
         sa.Column("updated_at", callpool.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pbx", "linkedid", name=op.f("pk_live_calls")),
     )
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("failed_at", callpool.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures") as batch_op:
+        batch_op.create_index("ix_login_failures_key_failed_at", ["key", "failed_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("login_failures") as batch_op:
+        batch_op.drop_index("ix_login_failures_key_failed_at")
+    op.drop_table("login_failures")
     op.drop_table("live_calls")
