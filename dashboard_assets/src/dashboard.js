@@ -37,8 +37,10 @@ function drawCharts() {
       borderWidth: set.type === 'line' ? 2 : 0,
       yAxisID: set.axis || 'y',
       stack: set.stack,
-      pointRadius: 2,
-      tension: 0.2,
+      pointRadius: 3,
+      tension: 0,
+      clip: false,
+      order: set.type === 'line' ? 0 : 1, // lines over bars: a rate inside a bar stays visible
     }));
     const scales = {
       x: { stacked: Boolean(spec.stacked), grid: { display: false } },
@@ -61,7 +63,9 @@ function drawCharts() {
         scales: spec.horizontal
           ? { x: { ...scales.y, stacked: Boolean(spec.stacked) }, y: { ...scales.x, stacked: Boolean(spec.stacked) } }
           : scales,
-        plugins: { legend: { position: 'bottom' } },
+        plugins: {
+          legend: { position: 'bottom', labels: { sort: (a, b) => a.datasetIndex - b.datasetIndex } },
+        },
         locale: document.documentElement.lang || 'en',
       },
     });
@@ -143,6 +147,11 @@ function wireLive() {
       cell.textContent = h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
     }
   };
+  const setStatus = (on) => {
+    if (!status) return;
+    status.textContent = on ? status.dataset.on || 'live' : status.dataset.off || 'reconnecting';
+    status.classList.toggle('on', on);
+  };
   sync();
   setInterval(tick, 1000);
   if (!window.EventSource) return;
@@ -156,14 +165,10 @@ function wireLive() {
       tick();
     }
     if (data.counters !== undefined && counters) counters.innerHTML = data.counters;
-    if (status) status.textContent = status.dataset.on || 'live';
+    setStatus(true);
   });
-  source.addEventListener('open', () => {
-    if (status) status.textContent = status.dataset.on || 'live';
-  });
-  source.addEventListener('error', () => {
-    if (status) status.textContent = status.dataset.off || 'reconnecting';
-  });
+  source.addEventListener('open', () => setStatus(true));
+  source.addEventListener('error', () => setStatus(false));
 }
 
 function start() {

@@ -170,9 +170,9 @@ async def test_a_call_rings_talks_and_leaves_the_live_page_within_a_second(
     row = page.locator("#live-table tbody tr")
     cells = await row.locator("td, th").all_inner_texts()
     assert cells[0] == "ringing" and cells[2:6] == [
-        "+79161110001",
         "Radio",
         "202",
+        "+79161110001",
         "+74950000001",
     ], cells
     assert await page.locator('[data-figure="ringing"]').inner_text() == "1"
