@@ -7,14 +7,14 @@ SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
 ASSETS_STAMP := dashboard_assets/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast lint snippet dashboard-assets browser wheel-check clean
+.PHONY: install run test test-fast lint lint-containers snippet dashboard-assets browser wheel-check clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ops]'
 	@touch $(STAMP)
 
 $(SNIPPET_STAMP): web_snippet/package.json web_snippet/package-lock.json
@@ -45,6 +45,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# hadolint, shellcheck and the compose schema on the container files (ops/check-containers.sh).
+lint-containers: install
+	ops/check-containers.sh
 
 test: install snippet dashboard-assets browser
 	cd web_snippet && npm test --silent && npm run --silent check

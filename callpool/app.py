@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import log as aiohttp_log
 from aiohttp import web
 
 from callpool.catalog import api as catalog_api
 from callpool.db import migrate
-from callpool.db.engine import create_engine, is_sqlite
+from callpool.db.engine import check_writable, create_engine, is_sqlite
 from callpool.pbx.service import listeners_ctx
 from callpool.reports import dashboard
 from callpool.scheduler import scheduler_ctx
 from callpool.settings import Settings
 from callpool.tracking import pool_api
 from callpool.tracking import service as tracking
-from callpool.web import health
+from callpool.web import health, listen
 from callpool.web.errors import error_middleware
-from callpool.web.keys import ENGINE, SETTINGS
+from callpool.web.keys import ENGINE, LISTENERS, SETTINGS
 
 log = logging.getLogger("callpool")
 
@@ -63,22 +63,35 @@ async def prepare_database(settings: Settings) -> None:
     engine = create_engine(url)
     try:
         if is_sqlite(url):
+            before = await migrate.current_revision(engine)
             await migrate.upgrade(engine)
+            after = await migrate.current_revision(engine)
+            if before != after:
+                log.info("database schema upgraded from %s to %s", before or "empty", after)
+            await check_writable(engine)
         elif not await migrate.is_up_to_date(engine):
             log.warning("database schema is not at head: run `callpool db upgrade`")
     finally:
         await engine.dispose()
 
 
-def run_server(settings: Settings) -> None:
-    asyncio.run(prepare_database(settings))
-    # One log line a request costs about a third of the heartbeat throughput: off unless
-    # asked for.
-    access_log = aiohttp_log.access_logger if settings.access_log else None
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=access_log,
-    )
+def run_server(settings: Settings, announce: Callable[[str], None] = print) -> None:
+    """Bind the port, prepare the database, start every part, then ``announce`` one line."""
+    sockets = listen.bind(settings.host, settings.port, reuse_port=settings.reuse_port)
+    try:
+        asyncio.run(prepare_database(settings))
+        app = create_app(settings)
+
+        async def started(app: web.Application) -> None:  # after every cleanup context
+            names = [listener.name for listener in app[LISTENERS]]
+            announce(listen.serving_line(settings, sockets, names))
+
+        app.on_startup.append(started)
+        # One log line a request costs about a third of the heartbeat throughput: off
+        # unless asked for.
+        access_log = aiohttp_log.access_logger if settings.access_log else None
+        web.run_app(app, sock=sockets, print=None, access_log=access_log)
+    finally:
+        # Closed here too when start-up fails before aiohttp has taken them over.
+        for sock in sockets:
+            sock.close()

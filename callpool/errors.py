@@ -5,7 +5,7 @@ maps each class to a status and a stable ``error`` id, and the CLI prints its me
 on one line.
 
     CallpoolError
-    ├── ConfigError               a setting is missing or invalid (stops start-up)
+    ├── ConfigError               a setting or the installation is wrong (stops start-up)
     ├── ValidationError           input that is not acceptable (HTTP 400)
     │   ├── InvalidPhoneNumber    not a valid phone number for the region
     │   └── PayloadTooLarge       a request body over the limit (HTTP 413)
@@ -17,6 +17,8 @@ on one line.
     ├── RateLimited               too many requests from one client (HTTP 429)
     ├── PoolExhausted             no free number in a campaign's pool
     ├── StoreUnavailable          the database cannot be reached (HTTP 503)
+    │   └── DatabaseUnusable      reached, but refuses: no such database or user, read-only,
+    │                             full, no callpool tables
     └── AmiError                  talking to an Asterisk Manager Interface failed
         ├── AmiProtocolError      a frame that does not parse
         └── AmiLoginFailed        the PBX refused the login
@@ -77,6 +79,10 @@ class PoolExhausted(CallpoolError):
 
 class StoreUnavailable(CallpoolError):
     error_id = "store_unavailable"
+
+
+class DatabaseUnusable(StoreUnavailable):
+    error_id = "database_unusable"
 
 
 class AmiError(CallpoolError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import CountryCodeSource, NumberParseException, PhoneNumberFormat
 
 from callpool.errors import InvalidPhoneNumber
 
@@ -31,6 +31,8 @@ DisplayStyle = Literal["international", "national"]
 # Long enough for any real number with punctuation; anything longer is not a phone
 # number and phonenumbers would refuse it anyway (its limit is 250).
 _MAX_INPUT_LENGTH = 64
+# region_code_for_country_code's answers for "no such code" and "not a country" (+800).
+UNKNOWN_REGION, NON_GEO_REGION = "ZZ", "001"
 # How much of a bad input an error message repeats: enough to recognise it in a log.
 _MAX_ECHO_LENGTH = 40
 
@@ -52,7 +54,7 @@ def normalize_e164(raw: str, default_region: str, *, strict: bool = True) -> str
     if len(raw) > _MAX_INPUT_LENGTH:
         raise InvalidPhoneNumber(f"phone number too long: {_echo(raw)}")
     try:
-        number = phonenumbers.parse(raw, default_region.upper() or None)
+        number = phonenumbers.parse(raw, default_region.upper() or None, keep_raw_input=True)
     except NumberParseException as exc:
         raise InvalidPhoneNumber(f"not a phone number: {_echo(raw)}") from exc
     if number.extension:
@@ -63,9 +65,20 @@ def normalize_e164(raw: str, default_region: str, *, strict: bool = True) -> str
     if not acceptable:
         kind = "valid" if strict else "possible"
         raise InvalidPhoneNumber(
-            f"not a {kind} phone number for region {_echo(default_region)}: {_echo(raw)}"
+            f"not a {kind} phone number for {_claimed_region(number, default_region)}: {_echo(raw)}"
         )
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _claimed_region(number: phonenumbers.PhoneNumber, default_region: str) -> str:
+    """Where the number says it belongs: its country code if written with one (``+1``
+    makes it a North American number whatever the default), else the default region."""
+    code = number.country_code
+    if code is None or number.country_code_source == CountryCodeSource.FROM_DEFAULT_COUNTRY:
+        return f"region {_echo(default_region)}"
+    region = phonenumbers.region_code_for_country_code(code)
+    named = f" ({region})" if region not in (UNKNOWN_REGION, NON_GEO_REGION) else ""
+    return f"country code +{code}{named}"
 
 
 def format_display(e164: str, style: DisplayStyle = "international") -> str:

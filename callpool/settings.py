@@ -7,8 +7,11 @@ line that names the setting. Secrets are ``SecretStr``: their repr is masked.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
+import zoneinfo
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +19,12 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from callpool.errors import ConfigError
 
@@ -56,6 +64,30 @@ class PbxSettings(BaseModel):
     # A call open longer than this is reported by /healthz (no real call lasts that long).
     max_call_seconds: int = Field(default=4 * 3600, ge=60)
 
+    # Checked here, not when the listener starts: a bad entry stops start-up with one line.
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name[:40]!r} (use an IANA name like Europe/Moscow)"
+            ) from None
+        return name
+
+    @field_validator("agent_channel_patterns", "device_channel_patterns")
+    @classmethod
+    def _regular_expressions(cls, patterns: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern[:60]!r} is not a regular expression: {exc}") from None
+            if info.field_name == "agent_channel_patterns" and "ext" not in compiled.groupindex:
+                raise ValueError(f"{pattern[:60]!r} needs a group (?P<ext>...) for the extension")
+        return patterns
+
 
 _TOML_FILE: ContextVar[Path | None] = ContextVar("callpool_toml_file", default=None)
 
@@ -71,7 +103,10 @@ class Settings(BaseSettings):
     # A SecretStr because a PostgreSQL URL may carry a password.
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (serve prints it)
+    # SO_REUSEPORT: several `serve` processes on one host share the port; the kernel
+    # spreads new connections over them.
+    reuse_port: bool = False
     # Where browsers reach this server, for the snippet's API base; taken from the request if unset.
     public_url: str | None = None
     default_region: str = "RU"
@@ -108,6 +143,15 @@ class Settings(BaseSettings):
                 f"(got a URL starting with {url.split(':', 1)[0]!r})"
             )
         return value
+
+    @field_validator("pbx")
+    @classmethod
+    def _unique_pbx_names(cls, pbxes: tuple[PbxSettings, ...]) -> tuple[PbxSettings, ...]:
+        names = [pbx.name for pbx in pbxes]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            # Two listeners of one name would share one journal and one lock.
+            raise ValueError(f"two PBXes are named {twice[0]!r}: each needs a name of its own")
+        return pbxes
 
     @field_validator("default_region")
     @classmethod
@@ -163,15 +207,46 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**given)
     except PydanticValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:  # a value that is not JSON where JSON is expected
+        raise ConfigError(_describe_unparsed(exc)) from None
     finally:
         _TOML_FILE.reset(token)
 
 
+# pydantic's wording for what a newcomer gets wrong most, in plain words.
+_PLAIN = {
+    "extra_forbidden": "unknown setting",
+    "missing": "is required",
+    "tuple_type": "must be a list",
+    "model_type": 'must be an object with "name", "username" and "secret"',
+}
+
+
 def _describe(exc: PydanticValidationError) -> str:
     first = exc.errors()[0]
-    path = "__".join(str(part) for part in first["loc"])
+    loc = first["loc"]
     # pydantic puts the input in its message for some errors: keep only the reason.
     reason = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        reason = "unknown setting"
+    reason = _PLAIN.get(first["type"], reason)
+    if loc[0] == "pbx" and len(loc) > 1 and isinstance(loc[1], int):
+        # One entry of the list: which one (counted from 1), and its field.
+        field = "".join(f"{part}: " for part in loc[2:])
+        return f"invalid setting {ENV_PREFIX}PBX: PBX {loc[1] + 1}: {field}{reason}"
+    path = "__".join(str(part) for part in loc)
     return f"invalid setting {ENV_PREFIX}{path.upper()}: {reason}"
+
+
+def _describe_unparsed(exc: SettingsError) -> str:
+    """pydantic-settings' "error parsing value for field ..." in words; never the value (the
+    PBX list holds AMI secrets), only where the JSON breaks."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    name = f"{ENV_PREFIX}{found.group(1).upper()}" if found else "a setting"
+    cause = exc.__cause__
+    where = ""
+    if isinstance(cause, json.JSONDecodeError):
+        where = f" (line {cause.lineno}, column {cause.colno}: {cause.msg})"
+    example = (
+        ' such as [{"name": "main", "host": "10.0.0.5", "username": "callpool", "secret": "..."}]'
+    )
+    hint = example if name == f"{ENV_PREFIX}PBX" else ""
+    return f"invalid setting {name}: not valid JSON{where}; write a JSON list{hint}"

@@ -122,3 +122,19 @@ def test_format_display_refuses_non_e164(bad: str) -> None:
 
 def test_digits_drops_the_plus() -> None:
     assert digits("+74950000001") == "74950000001"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "named"),
+    [
+        ("+1 555 000 0000", "RU", "for country code +1 (US): '+1 555 000 0000'"),
+        ("+7 000 000 00 00", "US", "for country code +7 (RU):"),
+        ("+44 20 0000 00", "RU", "for country code +44 (GB):"),
+        ("8 000 000 00 00", "RU", "for region 'RU':"),  # no country code: the default region
+        ("(555) 010-0199", "US", "for region 'US':"),
+    ],
+)
+def test_invalid_number_names_the_region_it_claims(raw: str, region: str, named: str) -> None:
+    with pytest.raises(InvalidPhoneNumber) as refused:
+        normalize_e164(raw, region)
+    assert named in str(refused.value)

@@ -21,6 +21,8 @@ PURE_MODULES = (
     "callpool.attribution",
     "callpool.phone",
     "callpool.catalog.spec",
+    "callpool.catalog.readiness",
+    "callpool.tracking.embed",
     "callpool.tracking.classify",
     "callpool.tracking.pool",
     "callpool.tracking.capacity",

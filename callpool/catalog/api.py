@@ -8,7 +8,10 @@ from aiohttp import web
 
 from callpool.catalog import store as catalog_store
 from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, parse_spec
+from callpool.db.tables import Site
 from callpool.errors import ValidationError
+from callpool.tracking.embed import embed_tag
+from callpool.tracking.snippet import api_base
 from callpool.web.auth import require_role
 from callpool.web.body import read_json_object
 from callpool.web.keys import ENGINE, SETTINGS
@@ -22,7 +25,7 @@ routes = web.RouteTableDef()
 async def list_sites(request: web.Request) -> web.Response:
     await require_role(request, "viewer")
     sites = await catalog_store.list_sites(request.app[ENGINE])
-    return web.json_response({"sites": [catalog_store.site_dict(site) for site in sites]})
+    return web.json_response({"sites": [_site_dict(request, site) for site in sites]})
 
 
 @routes.post("/api/v1/admin/sites")
@@ -31,7 +34,12 @@ async def add_site(request: web.Request) -> web.Response:
     spec = parse_spec(SiteSpec, await _body(request))
     settings = request.app[SETTINGS]
     site = await catalog_store.add_site(request.app[ENGINE], spec, settings.default_region)
-    return web.json_response(catalog_store.site_dict(site), status=201)
+    return web.json_response(_site_dict(request, site), status=201)
+
+
+def _site_dict(request: web.Request, site: Site) -> dict[str, Any]:
+    """The site and the line its pages embed, as this server is reached."""
+    return catalog_store.site_dict(site) | {"embed": embed_tag(api_base(request), site.public_key)}
 
 
 @routes.get("/api/v1/admin/campaigns")
@@ -86,7 +94,7 @@ async def import_numbers(request: web.Request) -> web.Response:
 def _number_row(row: Any, line: int) -> NumberSpec:
     if not isinstance(row, dict):
         raise ValidationError(f"row {line}: must be an object")
-    return parse_spec(NumberSpec, row, where=f"row {line}")
+    return parse_spec(NumberSpec, row, row=line)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

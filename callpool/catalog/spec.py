@@ -49,6 +49,19 @@ class SiteSpec(Spec):
             raise ValueError(str(exc)) from None
 
 
+class SiteAdditions(Spec):
+    """Origins and own numbers added to an existing site (``callpool site update``)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    allowed_origins: tuple[str, ...] = ()
+    own_numbers: tuple[str, ...] = ()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_origin(origin) for origin in origins)
+
+
 class CampaignSpec(Spec):
     site: str = Field(pattern=NAME_PATTERN)
     name: str = Field(pattern=NAME_PATTERN)
@@ -106,19 +119,61 @@ def normalize_origin(origin: str) -> str:
 
 SpecT = TypeVar("SpecT", bound=Spec)
 
+# What each pattern a spec uses asks for, in words: a regular expression is no answer.
+PATTERN_WORDS = {
+    NAME_PATTERN: "1 to 120 characters, without control characters, < or >",
+    r"^[A-Za-z0-9_.-]{1,120}$": "1 to 120 letters, digits, _ . or -",
+    r"^[A-Za-z0-9.-]{1,255}$": "a host name such as example.com",
+    r"^[A-Za-z0-9_]{1,32}$": "1 to 32 letters, digits or _",
+}
 
-def parse_spec(kind: type[SpecT], data: Mapping[str, Any], where: str = "") -> SpecT:
-    """Validate ``data`` into ``kind``; the error names the first bad field."""
+
+def parse_spec(kind: type[SpecT], data: Mapping[str, Any], row: int | None = None) -> SpecT:
+    """Validate ``data`` into ``kind``; the error names the first bad field (and the row)."""
     try:
         return kind.model_validate(dict(data))
     except PydanticValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        reason = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            reason = "unknown field"
-        prefix = f"{where}: " if where else ""
-        raise ValidationError(f"{prefix}{field}: {reason}") from None
+        field = ".".join(str(part) for part in first["loc"] if isinstance(part, str)) or "body"
+        where = f"{field}: " if row is None else f"{at_row(row, field)}: "
+        raise ValidationError(where + plain_reason(first)) from None
+
+
+def at_row(row: int, column: str) -> str:
+    """How an import error names its place: ``row 2, column "campaign"``."""
+    return f'row {row}, column "{column}"'
+
+
+def plain_reason(error: Any) -> str:
+    """A pydantic error in plain words, without repeating the input (it may be a secret)."""
+    kind: str = error["type"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        return f"must be {PATTERN_WORDS.get(ctx.get('pattern', ''), 'in the expected form')}"
+    words = {
+        "string_type": "must be text",
+        "string_too_long": f"must be at most {ctx.get('max_length')} characters",
+        "int_type": "must be a whole number",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "tuple_type": "must be a list",
+        "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "less_than_equal": f"must be at most {ctx.get('le')}",
+        "decimal_parsing": "must be a number",
+        "decimal_type": "must be a number",
+        "decimal_max_digits": f"must have at most {ctx.get('max_digits')} digits",
+        "decimal_max_places": f"must have at most {ctx.get('decimal_places')} decimals",
+        "literal_error": f"must be {ctx.get('expected')}",
+    }
+    return words.get(kind, str(error["msg"]))
 
 
 def normalize_numbers(numbers: tuple[str, ...], region: str) -> tuple[str, ...]:

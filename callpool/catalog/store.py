@@ -6,7 +6,7 @@ Each public function is one transaction: a batch either lands whole or not at al
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,15 +14,25 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, normalize_numbers
+from callpool.catalog.number_roles import (
+    chunks,
+    lock_number_roles,
+    published_numbers,
+    tracking_owners,
+)
+from callpool.catalog.spec import (
+    CampaignSpec,
+    ChannelSpec,
+    NumberSpec,
+    SiteAdditions,
+    SiteSpec,
+    at_row,
+    normalize_numbers,
+)
 from callpool.db.engine import flush_or_conflict, transaction
 from callpool.db.tables import Campaign, Channel, Site, TrackingNumber
 from callpool.errors import Conflict, InvalidPhoneNumber, NotFound, ValidationError
 from callpool.phone import normalize_e164
-
-# Numbers checked against the table per query: well under both databases' bound
-# parameter limits (32,766 on SQLite, 32,767 on PostgreSQL).
-IMPORT_CHUNK = 5_000
 
 
 def _now() -> datetime:
@@ -42,8 +52,33 @@ async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
         created_at=_now(),
     )
     async with transaction(engine) as session:
+        await lock_number_roles(session)
+        await _refuse_tracking_numbers(session, site.own_numbers, "own_numbers", "an own number")
         session.add(site)
         await flush_or_conflict(session, f"a site named {spec.name!r} already exists")
+    return site
+
+
+async def _refuse_tracking_numbers(
+    session: AsyncSession, numbers: Sequence[str], field: str, role: str
+) -> None:
+    """A number the business publishes is never also a tracking number (see number_roles)."""
+    owners = await tracking_owners(session, numbers)
+    for number in numbers:
+        if number in owners:
+            raise Conflict(f"{field}: {number} is {owners[number]}; it cannot be {role} as well")
+
+
+async def extend_site(engine: AsyncEngine, spec: SiteAdditions, region: str) -> Site:
+    """Add origins and own numbers to a site (those it has already are kept once)."""
+    numbers = list(normalize_numbers(spec.own_numbers, region))
+    async with transaction(engine) as session:
+        # First, also without numbers: two updates of one site must not lose each other's.
+        await lock_number_roles(session)
+        site = await _site(session, spec.name)
+        await _refuse_tracking_numbers(session, numbers, "own_numbers", "an own number")
+        site.allowed_origins = list(dict.fromkeys([*site.allowed_origins, *spec.allowed_origins]))
+        site.own_numbers = list(dict.fromkeys([*site.own_numbers, *numbers]))
     return site
 
 
@@ -55,6 +90,11 @@ async def list_sites(engine: AsyncEngine) -> Sequence[Site]:
 async def add_campaign(engine: AsyncEngine, spec: CampaignSpec, region: str) -> Campaign:
     fallback = normalize_e164(spec.fallback_number, region) if spec.fallback_number else None
     async with transaction(engine) as session:
+        if fallback is not None:
+            await lock_number_roles(session)
+            await _refuse_tracking_numbers(
+                session, [fallback], "fallback_number", "a fallback number"
+            )
         site = await _site(session, spec.site)
         campaign = Campaign(
             site_id=site.id,
@@ -138,21 +178,29 @@ async def import_numbers(
     """Add numbers in one transaction; the first bad row aborts the whole import.
 
     Each (site, campaign) and (campaign, channel) the rows name is looked up once, and
-    the rows go in as one bulk INSERT, so 20,000 rows take about a second.
+    the rows go in as one bulk INSERT, so 20,000 rows take about a second. Every error
+    names the row (counted from 1, the header not counted) and the column.
     """
     e164s = [_row_number(spec.number, region, line) for line, spec in enumerate(specs, start=1)]
-    seen: set[str] = set()
+    first_row: dict[str, int] = {}
     for line, e164 in enumerate(e164s, start=1):
-        if e164 in seen:
-            raise ValidationError(f"row {line}: number {e164} appears twice in the file")
-        seen.add(e164)
+        if e164 in first_row:
+            raise ValidationError(
+                f"{at_row(line, 'number')}: {e164} is already in row {first_row[e164]}"
+            )
+        first_row[e164] = line
     async with transaction(engine) as session:
-        taken: list[str] = []
-        for chunk in _chunks(e164s):
-            in_chunk = select(TrackingNumber.e164).where(TrackingNumber.e164.in_(chunk))
-            taken.extend((await session.scalars(in_chunk)).all())
-        if taken:
-            raise Conflict(f"already tracking numbers: {', '.join(sorted(taken)[:5])}")
+        await lock_number_roles(session)
+        published = await published_numbers(session)
+        owners = await tracking_owners(session, e164s)
+        for line, e164 in enumerate(e164s, start=1):
+            where = at_row(line, "number")
+            if e164 in published:
+                raise Conflict(
+                    f"{where}: {e164} is {published[e164]}; it cannot be a tracking number as well"
+                )
+            if e164 in owners:
+                raise Conflict(f"{where}: {e164} is already {owners[e164]}")
         campaigns: dict[tuple[str, str], int] = {}
         channels: dict[tuple[int, str], int] = {}
         now = _now()
@@ -160,7 +208,7 @@ async def import_numbers(
         for line, (spec, e164) in enumerate(zip(specs, e164s, strict=True), start=1):
             campaign_id = campaigns.get((spec.site, spec.campaign))
             if campaign_id is None:
-                campaign_id = (await _campaign(session, spec.site, spec.campaign)).id
+                campaign_id = await _row_campaign(session, spec, line)
                 campaigns[spec.site, spec.campaign] = campaign_id
             channel_id = None
             if spec.channel:
@@ -181,22 +229,31 @@ async def import_numbers(
         except IntegrityError:
             raise Conflict("one of the numbers is already a tracking number") from None
         added: dict[str, TrackingNumber] = {}
-        for chunk in _chunks(e164s):
+        for chunk in chunks(e164s):
             rows_in_chunk = select(TrackingNumber).where(TrackingNumber.e164.in_(chunk))
             added.update((n.e164, n) for n in await session.scalars(rows_in_chunk))
     return [added[e164] for e164 in e164s]
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), IMPORT_CHUNK):
-        yield values[start : start + IMPORT_CHUNK]
 
 
 def _row_number(raw: str, region: str, line: int) -> str:
     try:
         return normalize_e164(raw, region)
     except InvalidPhoneNumber as exc:
-        raise InvalidPhoneNumber(f"row {line}: {exc}") from None
+        raise InvalidPhoneNumber(f"{at_row(line, 'number')}: {exc}") from None
+
+
+async def _row_campaign(session: AsyncSession, spec: NumberSpec, line: int) -> int:
+    """The id of the campaign a row names; the error says whether the site or it is unknown."""
+    site = await session.scalar(select(Site.id).where(Site.name == spec.site))
+    if site is None:
+        raise NotFound(f"{at_row(line, 'site')}: no site named {spec.site!r}")
+    query = select(Campaign.id).where(Campaign.site_id == site, Campaign.name == spec.campaign)
+    campaign = await session.scalar(query)
+    if campaign is None:
+        raise NotFound(
+            f"{at_row(line, 'campaign')}: no campaign {spec.campaign!r} in site {spec.site!r}"
+        )
+    return campaign
 
 
 async def _site(session: AsyncSession, name: str) -> Site:
@@ -222,9 +279,12 @@ async def _channel(session: AsyncSession, campaign_id: int, name: str, line: int
     query = select(Channel).where(Channel.campaign_id == campaign_id, Channel.name == name)
     channel = await session.scalar(query)
     if channel is None:
-        raise NotFound(f"row {line}: no channel named {name!r} in that campaign")
+        raise NotFound(f"{at_row(line, 'channel')}: no channel named {name!r} in that campaign")
     if channel.kind != "static":
-        raise ValidationError(f"row {line}: channel {name!r} is a pool channel, not static")
+        raise ValidationError(
+            f"{at_row(line, 'channel')}: {name!r} is a pool channel; only a static channel "
+            "has numbers of its own (leave the column empty for the campaign's pool)"
+        )
     return channel
 
 

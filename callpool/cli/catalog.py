@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import csv
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from callpool.catalog import store as catalog_store
-from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, parse_spec
+from callpool.catalog.readiness import check_site
+from callpool.catalog.readiness_sql import site_facts
+from callpool.catalog.spec import (
+    CampaignSpec,
+    ChannelSpec,
+    NumberSpec,
+    SiteAdditions,
+    SiteSpec,
+    parse_spec,
+)
 from callpool.cli.common import Context, clear_errors, pass_context, print_rows, run_with_engine
 from callpool.errors import ValidationError
+from callpool.tracking.embed import embed_tag, snippet_base
 from callpool.tracking.pool_status import retire_numbers
 
 
@@ -56,6 +68,40 @@ def site_add(
         lambda engine, s: catalog_store.add_site(engine, spec, s.default_region), ctx
     )
     click.echo(f"site {found.name!r} added; snippet key {found.public_key}")
+    click.echo(f"embed on every page: {embed_tag(_snippet_base(ctx), found.public_key)}")
+    if not found.allowed_origins:
+        click.echo(
+            "warning: no --origin: the server refuses the snippet's visits from every page "
+            f"(403) until one is allowed: callpool site update {shlex.quote(name)} "
+            "--add-origin https://www.example.com",
+            err=True,
+        )
+
+
+@site.command("update")
+@click.argument("name")
+@click.option("--add-origin", "origins", multiple=True, help="Allow one more origin (repeat).")
+@click.option(
+    "--add-number", "numbers", multiple=True, help="One more own number to replace (repeat)."
+)
+@pass_context
+@clear_errors
+def site_update(
+    ctx: Context, name: str, origins: tuple[str, ...], numbers: tuple[str, ...]
+) -> None:
+    """Add allowed origins and own numbers to site NAME."""
+    if not origins and not numbers:
+        raise ValidationError("nothing to change: give --add-origin or --add-number")
+    spec = parse_spec(
+        SiteAdditions, {"name": name, "allowed_origins": origins, "own_numbers": numbers}
+    )
+    found = run_with_engine(
+        lambda engine, s: catalog_store.extend_site(engine, spec, s.default_region), ctx
+    )
+    click.echo(
+        f"site {found.name!r}: origins {', '.join(found.allowed_origins) or 'none'}; "
+        f"own numbers {', '.join(found.own_numbers) or 'none'}"
+    )
 
 
 @site.command("list")
@@ -63,10 +109,43 @@ def site_add(
 @pass_context
 @clear_errors
 def site_list(ctx: Context, as_json: bool) -> None:
-    """List sites."""
+    """List sites, each with the line its pages embed."""
     sites = run_with_engine(lambda engine, _s: catalog_store.list_sites(engine), ctx)
-    rows = [catalog_store.site_dict(s) for s in sites]
-    print_rows(rows, ("name", "public_key", "own_numbers", "allowed_origins"), as_json)
+    base = _snippet_base(ctx)
+    rows = [catalog_store.site_dict(s) | {"embed": embed_tag(base, s.public_key)} for s in sites]
+    if as_json or not rows:
+        print_rows(rows, (), as_json)
+        return
+    for row in rows:
+        print_rows([row], ("name", "public_key", "own_numbers", "allowed_origins"), False)
+        click.echo(f"  embed: {row['embed']}")
+
+
+@site.command("check")
+@click.argument("name")
+@pass_context
+@clear_errors
+def site_check(ctx: Context, name: str) -> None:
+    """List what site NAME still lacks before visits get tracking numbers (exit 1 if any)."""
+    facts = run_with_engine(lambda engine, _s: site_facts(engine, name), ctx)
+    embed = embed_tag(_snippet_base(ctx), facts.key)
+    findings = check_site(facts, embed, public_url_set=bool(ctx.settings().public_url))
+    click.echo(f"site {facts.name!r} (snippet key {facts.key}):")
+    for finding in findings:
+        label = "MISSING" if finding.level == "missing" else finding.level
+        click.echo(f"  {label:8} {finding.text}")
+        if finding.fix:
+            click.echo(f"  {'':8} fix: {finding.fix}")
+    missing = sum(finding.level == "missing" for finding in findings)
+    if missing:
+        click.echo(f"{missing} {'thing' if missing == 1 else 'things'} missing")
+        sys.exit(1)
+    click.echo("ready: nothing missing")
+
+
+def _snippet_base(ctx: Context) -> str:
+    settings = ctx.settings()
+    return snippet_base(settings.public_url, settings.host, settings.port)
 
 
 @click.group()
@@ -79,7 +158,13 @@ def campaign() -> None:
 @click.argument("name")
 @click.option("--timezone", default="UTC", show_default=True)
 @click.option("--target-seconds", type=int, default=10, show_default=True)
-@click.option("--hold-seconds", type=int, default=900, show_default=True)
+@click.option(
+    "--hold-seconds",
+    type=int,
+    default=900,
+    show_default=True,
+    help="Seconds a visitor keeps a pool number after the page's last heartbeat; at least 30.",
+)
 @click.option("--cooldown-seconds", type=int, default=60, show_default=True)
 @click.option(
     "--grace-seconds",
@@ -245,28 +330,36 @@ def numbers_retire(ctx: Context, phone_numbers: tuple[str, ...]) -> None:
     click.echo(f"{count} numbers retiring")
 
 
+NUMBER_COLUMNS = ("number", "site", "campaign", "channel")
+
+
 def read_numbers_csv(path: Path) -> list[NumberSpec]:
+    """The rows of a numbers CSV; an error names the row (the header not counted) and column."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = set(reader.fieldnames or ())
-            if not {"number", "site", "campaign"} <= header or header - {
-                "number",
-                "site",
-                "campaign",
-                "channel",
-            }:
-                raise ValidationError(f"{path.name}: header must be number,site,campaign[,channel]")
+            header = reader.fieldnames or []
+            if not {"number", "site", "campaign"} <= set(header) or set(header) - set(
+                NUMBER_COLUMNS
+            ):
+                raise ValidationError(
+                    f"{path.name}: the first line must be the header number,site,campaign"
+                    f" (and optionally channel); it is {','.join(header) or 'empty'}"
+                )
             rows = list(reader)
     except UnicodeDecodeError:
         raise ValidationError(f"{path.name}: not a UTF-8 CSV file") from None
+    except csv.Error as exc:
+        raise ValidationError(f"{path.name}: not a readable CSV file ({exc})") from None
     if not rows:
-        raise ValidationError(f"{path.name}: no rows")
-    return [
-        parse_spec(
-            NumberSpec,
-            {k: v for k, v in row.items() if k is not None and v != ""},
-            where=f"row {line}",
-        )
-        for line, row in enumerate(rows, start=1)
-    ]
+        raise ValidationError(f"{path.name}: no rows after the header")
+    return [_number_row(row, line, len(header)) for line, row in enumerate(rows, start=1)]
+
+
+def _number_row(row: dict[str | None, Any], line: int, columns: int) -> NumberSpec:
+    if None in row:  # DictReader files the cells past the header's under None
+        cells = columns + len(row[None])
+        raise ValidationError(f"row {line}: {cells} cells, but the header has {columns} columns")
+    # A short row's missing cells are None; an empty cell is as good as a missing one.
+    values = {key: value for key, value in row.items() if key is not None and value}
+    return parse_spec(NumberSpec, values, row=line)

@@ -14,6 +14,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.db.engine import create_engine
+from callpool.db.problems import explained
 from callpool.errors import CallpoolError
 from callpool.settings import Settings, load_settings
 
@@ -33,16 +34,19 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def run_with_engine(func: Callable[[AsyncEngine, Settings], Awaitable[T]], ctx: Context) -> T:
+    """Run ``func`` on an engine; a database that cannot be used is one line (db.problems)."""
     settings = ctx.settings()
+    url = settings.database_url.get_secret_value()
 
     async def runner() -> T:
-        engine = create_engine(settings.database_url.get_secret_value())
+        engine = create_engine(url)
         try:
             return await func(engine, settings)
         finally:
             await engine.dispose()
 
-    return asyncio.run(runner())
+    with explained(url):
+        return asyncio.run(runner())
 
 
 def clear_errors(func: Callable[..., None]) -> Callable[..., None]:

@@ -13,6 +13,7 @@ import click
 
 from callpool.cli import accounts, ami, catalog, db, pool, report
 from callpool.cli.common import Context, clear_errors, pass_context
+from callpool.db.problems import explained
 
 
 @click.group()
@@ -23,6 +24,11 @@ from callpool.cli.common import Context, clear_errors, pass_context
 def main(click_ctx: click.Context, config: Path | None, database_url: str | None) -> None:
     """callpool: call tracking for Asterisk."""
     click_ctx.obj = Context(config, database_url)
+    # A command prints what matters itself, as one line; without this, Python's last-resort
+    # handler would add the stores' log lines to it (`serve` configures real logging).
+    root = logging.getLogger("callpool")
+    if not any(isinstance(handler, logging.NullHandler) for handler in root.handlers):
+        root.addHandler(logging.NullHandler())
 
 
 @main.command()
@@ -38,7 +44,13 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    run_server(settings)
+    if settings.log_level != "DEBUG":
+        # Their INFO is bookkeeping (APScheduler's "Added job"/"Running job" with internal
+        # job names every minute, alembic's "Context impl"); their warnings still show.
+        for noisy in ("apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    with explained(settings.database_url.get_secret_value()):
+        run_server(settings, announce=lambda line: click.echo(line))
 
 
 for command in (

@@ -51,7 +51,7 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     if is_sqlite(url):
-        _ensure_sqlite_dir(url)
+        _open_sqlite_once(url)
         engine = create_async_engine(
             url, pool_size=1, max_overflow=0, pool_timeout=30, pool_reset_on_return=None
         )
@@ -67,10 +67,30 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     )
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    database = make_url(url).database
-    if database and database != ":memory:":
+def _open_sqlite_once(url: str) -> None:
+    """Create the database's directory, and open the file once, synchronously.
+
+    aiosqlite opens in a worker thread; when that open fails it reports back to an event
+    loop that ``asyncio.run`` may already have closed, and the thread dies with a
+    traceback of its own after the real error (omnilib/aiosqlite#259). Opened here first,
+    a path that cannot be a database fails plainly, before any thread starts.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:":
+        return
+    uri = str(parsed.query.get("uri", "")).lower() in ("true", "1")
+    if not uri:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(database, uri=uri).close()
+
+
+async def check_writable(engine: AsyncEngine) -> None:
+    """Fail now, not at the first visit, when the database refuses writes (a read-only
+    SQLite file): a delete of nothing still takes the write lock. Nothing changes."""
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("DELETE FROM alembic_version WHERE 1 = 0")
+        await conn.rollback()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

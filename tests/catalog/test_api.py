@@ -119,11 +119,13 @@ async def test_number_import_is_all_or_nothing(client: TestClient[Any, Any]) -> 
     ]
     resp = await client.post("/api/v1/admin/numbers", json={"numbers": rows}, headers=ADMIN)
     assert resp.status == 400
-    assert "row 2: color: unknown field" in (await resp.json())["message"]
+    assert (await resp.json())["message"] == 'row 2, column "color": unknown field'
     rows[1].pop("color")
     rows[1]["campaign"] = "missing"
     resp = await client.post("/api/v1/admin/numbers", json={"numbers": rows}, headers=ADMIN)
     assert resp.status == 404
+    message = (await resp.json())["message"]
+    assert message == "row 2, column \"campaign\": no campaign 'missing' in site 'shop'"
     ok = await client.post("/api/v1/admin/numbers", json={"numbers": rows[:1]}, headers=ADMIN)
     assert ok.status == 201
 
@@ -182,3 +184,41 @@ async def test_pool_status_and_retire_over_the_api(client: TestClient[Any, Any])
     assert (await retire.json()) == {"retiring": 1}
     missing = await client.get("/api/v1/admin/pool?site=shop&campaign=nope", headers=ADMIN)
     assert missing.status == 404
+
+
+async def test_own_and_tracking_numbers_are_refused_both_ways(
+    client: TestClient[Any, Any],
+) -> None:
+    await _setup(client)
+    own_row = {"number": "8 495 123-45-67", "site": "shop", "campaign": "autumn"}
+    rows = [{"number": "+74950000001", "site": "shop", "campaign": "autumn"}, own_row]
+    resp = await client.post("/api/v1/admin/numbers", json={"numbers": rows}, headers=ADMIN)
+    assert resp.status == 409
+    assert (await resp.json())["message"] == (
+        "row 2, column \"number\": +74951234567 is an own number of site 'shop'; "
+        "it cannot be a tracking number as well"
+    )
+    ok = await client.post("/api/v1/admin/numbers", json={"numbers": rows[:1]}, headers=ADMIN)
+    assert ok.status == 201
+
+    site = {"name": "blog", "own_numbers": ["+7 495 000-00-01"]}
+    resp = await client.post("/api/v1/admin/sites", json=site, headers=ADMIN)
+    assert resp.status == 409
+    assert (
+        "+74950000001 is a tracking number of campaign 'autumn'" in (await resp.json())["message"]
+    )
+    campaign = {"site": "shop", "name": "winter", "fallback_number": "+74950000001"}
+    resp = await client.post("/api/v1/admin/campaigns", json=campaign, headers=ADMIN)
+    assert resp.status == 409
+    assert (await resp.json())["message"].startswith("fallback_number: +74950000001 is a tracking")
+    sites = await (await client.get("/api/v1/admin/sites", headers=ADMIN)).json()
+    assert [s["name"] for s in sites["sites"]] == ["shop"]
+
+
+async def test_sites_come_with_the_line_their_pages_embed(client: TestClient[Any, Any]) -> None:
+    await _setup(client)
+    site = (await (await client.get("/api/v1/admin/sites", headers=ADMIN)).json())["sites"][0]
+    snippet = client.make_url(f"/s/{site['public_key']}.js")
+    assert site["embed"] == f'<script async src="{snippet}"></script>'
+    # The line works: it loads the snippet.
+    assert (await client.get(f"/s/{site['public_key']}.js")).status == 200

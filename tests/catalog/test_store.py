@@ -80,9 +80,13 @@ async def test_campaign_of_unknown_site_is_not_found(engine: AsyncEngine) -> Non
     ("rows", "error", "message"),
     [
         ([("+74950000001", None), ("not a number", None)], InvalidPhoneNumber, "row 2"),
-        ([("+74950000001", None), ("+74950000001", None)], ValidationError, "appears twice"),
+        ([("+74950000001", None), ("+74950000001", None)], ValidationError, "already in row 1"),
         ([("+74950000001", None), ("+74950000002", "no-such")], NotFound, "no channel"),
-        ([("+74950000003", None), ("+74950000005", "pool-ch")], ValidationError, "not static"),
+        (
+            [("+74950000003", None), ("+74950000005", "pool-ch")],
+            ValidationError,
+            "is a pool channel",
+        ),
     ],
 )
 async def test_a_bad_row_aborts_the_whole_import(

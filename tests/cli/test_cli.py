@@ -84,7 +84,7 @@ def test_bad_csv_row_is_one_line_and_imports_nothing(database_url: str, tmp_path
     csv_file.write_text("number,site,campaign\n+74950000001,shop,autumn\n12ab,shop,autumn\n")
     code, out, err = run(database_url, "numbers", "import", str(csv_file))
     assert code == 2
-    assert err.strip().startswith("error: row 2:")
+    assert err.strip().startswith('error: row 2, column "number":')
     assert len(err.strip().splitlines()) == 1
     csv_file.write_text("number,site,campaign\n+74950000001,shop,autumn\n")
     code, out, _ = run(database_url, "numbers", "import", str(csv_file))

@@ -275,7 +275,7 @@ async def _add_numbers(request: web.Request, form: Form) -> str:
         parse_spec(
             NumberSpec,
             {"number": n, "site": campaign.site, "campaign": campaign.name, "channel": channel},
-            where=f"row {line}",
+            row=line,
         )
         for line, n in enumerate(numbers, start=1)
     ]
