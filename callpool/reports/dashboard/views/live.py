@@ -11,6 +11,8 @@ today's counters every ``COUNTERS_EVERY`` seconds (the roll-up job refreshes the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -36,12 +38,19 @@ routes = web.RouteTableDef()
 
 COUNTERS_EVERY = 20.0  # seconds between today's counters on an open live page
 KEEPALIVE = 15.0
+FIRST_READ_WAIT = 5.0
 
 
 def subscribe(request: web.Request) -> LiveFeed:
     feed = request.app[LIVE_FEED]
     feed.subscribe(request.config_dict[ENGINE])
     return feed
+
+
+async def _first_read(feed: LiveFeed) -> None:
+    """Wait for the feed's first read (a few seconds at most: then show what is known)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(feed.loaded.wait(), FIRST_READ_WAIT)
 
 
 async def live_cleanup(app: web.Application) -> None:
@@ -117,7 +126,7 @@ async def live(request: web.Request) -> web.Response:
         return render(request, "live.html", {**context, "today": None})
     feed = subscribe(request)  # the first read; the feed stays warm for the stream that follows
     try:
-        await feed.loaded.wait()
+        await _first_read(feed)
         context.update(await _calls_context(request, feed, campaign))
     finally:
         feed.unsubscribe()
@@ -136,7 +145,7 @@ async def live_events(request: web.Request) -> web.StreamResponse:
         raise NotFound("no campaign to watch")
     feed = subscribe(request)
     try:
-        await feed.loaded.wait()
+        await _first_read(feed)
         async with sse_response(request, ping_interval=KEEPALIVE) as stream:
             seen = -1
             counters_at = time.monotonic()
