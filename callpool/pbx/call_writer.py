@@ -29,6 +29,7 @@ from callpool.pbx.live_store import SqlLiveStore
 log = logging.getLogger("callpool.ami")
 
 EVENTS_PER_STATEMENT = 2000
+MIN_GAP = 0.1  # seconds between the starts of two writes
 
 
 class CallWriter:
@@ -66,10 +67,18 @@ class CallWriter:
 
     async def run(self) -> None:
         delay = self._write_interval
+        loop = asyncio.get_running_loop()
+        started = -MIN_GAP
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            # Woken often (every call that rings or is answered wakes it), the writer still
+            # writes at most every MIN_GAP: a busy PBX gets batches, not a write per call.
+            gap = started + MIN_GAP - loop.time()
+            if gap > 0:
+                await asyncio.sleep(gap)
             self._wake.clear()
+            started = loop.time()
             ok = await self.flush()
             delay = self._write_interval if ok else min(self._retry_max, max(0.5, delay * 2))
 
