@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from callpool.catalog.spec import ChannelSpec, NumberSpec
 from callpool.db.engine import create_engine
 from callpool.pbx.assembly.live import LiveCall, LiveChanges
 from callpool.pbx.live_store import SqlLiveStore
+from callpool.reports.dashboard.views import live as live_view
 from tests.reports.dashboard.conftest import Client, log_in
 from tests.reports.dashboard.seed import World
 
@@ -70,17 +72,22 @@ async def test_another_sites_admin_does_not_see_the_call(
 
 
 async def test_the_event_stream_sends_the_calls_then_their_changes(
-    client: Client, world: World, ringing: LiveCall, database_url: str
+    client: Client, world: World, ringing: LiveCall, database_url: str, monkeypatch: Any
 ) -> None:
+    monkeypatch.setattr(live_view, "COUNTERS_EVERY", 0.0)  # today's counters with every push
     await log_in(client, "boss")
     stream = await client.get(f"/app/live/events?c={world.shop_campaign}")
     assert stream.headers["Content-Type"].startswith("text/event-stream")
 
     async def next_calls() -> str:
-        line = b""
-        while not line.startswith(b"data:"):
-            line = await stream.content.readline()
-        return str(json.loads(line[5:])["html"])
+        while True:
+            line = b""
+            while not line.startswith(b"data:"):
+                line = await stream.content.readline()
+            data = json.loads(line[5:])
+            assert 'data-figure="today-calls">' in data["counters"]
+            if "html" in data:
+                return str(data["html"])
 
     assert 'data-state="ringing"' in await next_calls()
     engine = create_engine(database_url)

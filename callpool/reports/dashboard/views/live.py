@@ -164,7 +164,8 @@ async def live_events(request: web.Request) -> web.StreamResponse:
                     payload["version"] = version
                 if time.monotonic() - counters_at >= COUNTERS_EVERY:
                     counters_at = time.monotonic()
-                    context = {**page_context(request), **await _today(request, campaign)}
+                    today = await _today(request, campaign)
+                    context = {**page_context(request), "selection": selection, **today}
                     payload["counters"] = aiohttp_jinja2.render_string(
                         "_live_today.html", request, context
                     )
