@@ -7,7 +7,7 @@ SNIPPET_STAMP := web_snippet/node_modules/.installed-stamp
 ASSETS_STAMP := dashboard_assets/node_modules/.installed-stamp
 export CALLPOOL_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast lint lint-containers snippet dashboard-assets browser wheel-check clean
+.PHONY: install run serve test test-fast lint lint-containers snippet dashboard-assets browser recording-tools pdf-font pdf-tools wheel-check clean
 
 install: $(STAMP)
 
@@ -38,7 +38,32 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; \
 	  else echo "install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
 
-run: install snippet
+# The PDF export's font (DejaVu Sans, with Cyrillic): Debian's fonts-dejavu-core.
+pdf-font:
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq fonts-dejavu-core >/dev/null; \
+	  else echo "install Debian's fonts-dejavu-core package (sudo apt-get install fonts-dejavu-core)"; exit 1; fi; }
+
+# pdftotext and pdftoppm (Debian's poppler-utils): the export tests read PDFs back.
+pdf-tools: pdf-font
+	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq poppler-utils >/dev/null; \
+	  else echo "install Debian's poppler-utils package (sudo apt-get install poppler-utils)"; exit 1; fi; }
+
+# Debian's sox (converts recordings for the browser) and espeak-ng (the simulator's
+# recorded calls speak) for the recordings tests.
+recording-tools:
+	@{ command -v sox && command -v espeak-ng; } >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends sox espeak-ng >/dev/null; \
+	  else echo "install Debian's sox and espeak-ng packages (sudo apt-get install sox espeak-ng)"; exit 1; fi; }
+
+# The demo: callpool with a simulated PBX and simulated visitors and calls (DEMO_ARGS,
+# e.g. `make run DEMO_ARGS="--duration 60"`). `make serve` runs callpool for real.
+# The snippet is committed built, so neither needs Node.js or the network.
+run: install
+	$(VENV)/bin/callpool demo $(DEMO_ARGS)
+
+serve: install
 	$(VENV)/bin/callpool serve
 
 lint: install
@@ -50,7 +75,7 @@ lint: install
 lint-containers: install
 	ops/check-containers.sh
 
-test: install snippet dashboard-assets browser
+test: install snippet dashboard-assets browser recording-tools pdf-tools
 	cd web_snippet && npm test --silent && npm run --silent check
 	cd dashboard_assets && npm run --silent check
 	$(VENV)/bin/pytest -q

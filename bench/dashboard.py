@@ -5,17 +5,16 @@
 
 For each backend, the data of ``bench/metrics.py`` (its generator: ``--calls`` inbound
 calls over the year up to today in 10 campaigns, plus call-backs; bulk-loaded), the facts
-and roll-ups of campaign 1 built, one admin user. Then callpool's app (``create_app``,
-scheduler off) serves on 127.0.0.1 with one extra route, ``/bench/report.json``: the
-stand-in for the report API (``/api/v1/reports/channels``, not on main when this was
-written): ``run_report`` for the same ``ReportQuery`` and ``report_json`` serialised,
-as the API's handler does. An aiohttp client, signed in, then alternates, ``--repeat``
-times each, measured in the same run:
+and roll-ups of campaign 1 built, one admin user with an API token. Then callpool's app
+(``create_app``, scheduler off) serves on 127.0.0.1 and two aiohttp clients (one signed
+in to the dashboard, one with the bearer token) alternate, ``--repeat`` times each,
+measured in the same run:
 
 - **page**: ``GET /app/?c=1&period=custom&from=<a year ago>&to=<today>``, the channel
   report as a browser gets it (session, CSRF token, campaign list, channel names,
   ``run_report``, the template, the chart's JSON island);
-- **json**: ``GET /bench/report.json`` with the same period over HTTP;
+- **json**: the report API, ``GET /api/v1/reports/channels?site=shop&campaign=c1&period=
+  <a year ago>..<today>``, the same query as JSON;
 - **direct**: ``run_report`` + ``json.dumps(report_json(...))`` in-process, no HTTP.
 
 The target is page <= 1.5 x json (best of each; the median is printed too). Then the
@@ -65,12 +64,6 @@ def year_query() -> ReportQuery:
     return ReportQuery("shop", "c1", Period(today - timedelta(days=364), today))
 
 
-async def report_json_handler(request: web.Request) -> web.Response:
-    """The report API's channel report, as its handler does it: run_report, report_json."""
-    result = await run_report(request.app[ENGINE], year_query(), datetime.now(UTC))
-    return web.json_response(report_json(result), dumps=lambda v: json.dumps(v, default=str))
-
-
 async def sign_in(session: aiohttp.ClientSession, base: str) -> None:
     form = await (await session.get(f"{base}/app/login")).text()
     token = re.search(r'name="_csrf" value="([^"]+)"', form)
@@ -94,10 +87,10 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
         await rebuild_campaign(engine, 1, NOW)
         out["build_facts_s"] = time.perf_counter() - start
         await accounts_store.add_user(engine, "bench", PASSWORD, "admin")
+        token = (await accounts_store.create_token(engine, "bench", "bench")).token
     finally:
         await engine.dispose()
     app = create_app(load_settings(database_url=url, scheduler_enabled=False))
-    app.router.add_get("/bench/report.json", report_json_handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -106,8 +99,18 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
     query = year_query()
     period = f"period=custom&from={query.period.start}&to={query.period.end}"
     page_url = f"{base}/app/?c=1&{period}"
+    api_url = f"{base}/api/v1/reports/channels"
+    api_query = {
+        "site": "shop",
+        "campaign": "c1",
+        "period": f"{query.period.start}..{query.period.end}",
+    }
+    bearer = {"Authorization": f"Bearer {token}"}
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session,
+            aiohttp.ClientSession(headers=bearer) as api_session,
+        ):
             await sign_in(session, base)
 
             async def page() -> None:
@@ -117,8 +120,8 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
                     assert 'data-row="total"' in body
 
             async def api() -> None:
-                async with session.get(f"{base}/bench/report.json") as r:
-                    assert r.status == 200, r.status
+                async with api_session.get(api_url, params=api_query) as r:
+                    assert r.status == 200, await r.text()
                     out["json_calls"] = (await r.json())["total"]["calls"]
 
             async def direct() -> None:

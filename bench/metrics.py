@@ -11,7 +11,7 @@ For each backend (a SQLite file in a temp dir; a throwaway PostgreSQL database):
    a few call often, most once), 10% unattributed, 70% answered; 40% of the misses
    get an outbound call-back 1-120 minutes later (60% reached): these are extra rows.
    Bulk-loaded (COPY on PostgreSQL, executemany on SQLite), then ANALYZE;
-3. every campaign's facts and roll-ups built day by day (``rebuild_campaign``, timed);
+3. every campaign's facts and roll-ups built a month at a time (``rebuild_campaign``, timed);
 4. timed, best of ``--repeat``: the floor ``SELECT channel_id, count(*) FROM calls GROUP
    BY channel_id`` (every row); the same floor restricted to the report's campaign and
    year; the year report and the last month's report of one campaign (every metric,
@@ -43,7 +43,7 @@ from callpool.db.engine import connection, create_engine
 from callpool.metrics.campaigns import load_campaign
 from callpool.metrics.definitions import period_bounds
 from callpool.metrics.report_sql import campaign_report
-from callpool.metrics.rollups import rebuild_campaign, rebuild_day
+from callpool.metrics.rollups import rebuild_campaign, rebuild_days
 
 ZONES = ["Europe/Moscow", "Europe/Berlin", "America/New_York", "Asia/Yekaterinburg", "UTC"]
 CAMPAIGNS = 10
@@ -73,6 +73,7 @@ CALL_COLUMNS = (
     "updated_at",
     "hangup_cause",
     "end_estimated",
+    "missed_by",
 )
 
 
@@ -121,6 +122,9 @@ def _row(
         f"20{rng.randrange(10)}" if answered and direction == "inbound" else None, "[]",
         campaign, channel, "[]", ended, ended, 16 if answered else rng.choice([16, 17, 19, 34]),
         False,
+        # Inbound: one or two agents rang and did not answer a missed call.
+        json.dumps(rng.sample(["201", "202", "203"], rng.randrange(1, 3)))
+        if direction == "inbound" and not answered else "[]",
     )  # fmt: skip
 
 
@@ -132,8 +136,10 @@ async def seed_catalog(url: str) -> None:
             created = (NOW - timedelta(days=400)).isoformat()
             await conn.exec_driver_sql(
                 "INSERT INTO sites (id, name, public_key, allowed_origins, own_numbers, "
-                "blocked_cidrs, consent_required, mask_callers, created_at) VALUES "
-                f"(1, 'shop', 'k', '[]', '[\"+74951234567\"]', '[]', false, false, '{created}')"
+                "blocked_cidrs, consent_required, mask_callers, recordings_enabled, "
+                "recordings_for_viewers, recording_keep_target_only, created_at) VALUES "
+                f"(1, 'shop', 'k', '[]', '[\"+74951234567\"]', '[]', false, false, false, "
+                f"false, false, '{created}')"
             )
             for c in range(1, CAMPAIGNS + 1):
                 await conn.exec_driver_sql(
@@ -263,11 +269,13 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
 
             return run
 
+        async with connection(engine) as conn:
+            campaigns = [await load_campaign(conn, c) for c in range(1, CAMPAIGNS + 1)]
+
         async def rollup_today() -> None:
-            for c in range(1, CAMPAIGNS + 1):
-                async with connection(engine) as conn:
-                    day = (await load_campaign(conn, c)).today(NOW)
-                await rebuild_day(engine, c, day)
+            for c in campaigns:
+                day = c.today(NOW)
+                await rebuild_days(engine, c.id, day, day, campaign=c)
 
         out["floor_s"] = await best_of(repeat, floor)
         out["floor_same_rows_s"] = await best_of(repeat, floor_same_rows)

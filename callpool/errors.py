@@ -19,6 +19,8 @@ on one line.
     ├── StoreUnavailable          the database cannot be reached (HTTP 503)
     │   └── DatabaseUnusable      reached, but refuses: no such database or user, read-only,
     │                             full, no callpool tables
+    ├── RecordingUnavailable      a recording cannot be served now (no converter) (HTTP 503)
+    ├── ExportUnavailable         a file format's system part is missing (HTTP 503)
     └── AmiError                  talking to an Asterisk Manager Interface failed
         ├── AmiProtocolError      a frame that does not parse
         └── AmiLoginFailed        the PBX refused the login
@@ -83,6 +85,14 @@ class StoreUnavailable(CallpoolError):
 
 class DatabaseUnusable(StoreUnavailable):
     error_id = "database_unusable"
+
+
+class RecordingUnavailable(CallpoolError):
+    error_id = "recording_unavailable"
+
+
+class ExportUnavailable(CallpoolError):
+    error_id = "export_unavailable"
 
 
 class AmiError(CallpoolError):

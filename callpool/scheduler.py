@@ -9,6 +9,7 @@ retried at its next run; it never stops the scheduler.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,9 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.metrics.jobs import recompute_yesterday, roll_up
 from callpool.pbx.cdr_sweep import reconcile_last_day, reconcile_previous_day
+from callpool.recordings.linker import apply_retention, link_recordings
+from callpool.retention.prune import prune_job
 from callpool.settings import Settings
 from callpool.tracking.expiry import expire_leases
 from callpool.web.keys import ENGINE, SETTINGS
+from callpool.web.prometheus import OPS_METRICS, OpsMetrics
 
 log = logging.getLogger("callpool.jobs")
 
@@ -44,15 +48,41 @@ JOBS: list[tuple[str, Job, int | Callable[[Settings], int] | Daily]] = [
     ("metrics_nightly", recompute_yesterday, 3600),  # acts once per local day
     ("reconcile_calls_last_day", reconcile_last_day, 3600),
     ("reconcile_calls_previous_day", reconcile_previous_day, Daily(hour=2, minute=30)),
+    # Deletes in small batches what each site's retention lets go.
+    ("prune_retention", prune_job, Daily(hour=3, minute=15)),
+    ("link_recordings", link_recordings, 30),
+    ("recording_retention", apply_retention, 3600),
 ]
 
 
-def _guarded(name: str, job: Job, engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
+# Jobs a setting can switch off apart from the scheduler as a whole.
+SWITCHES: dict[str, Callable[[Settings], bool]] = {
+    "metrics_rollup": lambda settings: settings.metrics_jobs_enabled,
+    "metrics_nightly": lambda settings: settings.metrics_jobs_enabled,
+}
+
+
+def enabled_jobs(
+    settings: Settings,
+) -> list[tuple[str, Job, int | Callable[[Settings], int] | Daily]]:
+    """The jobs this process schedules: every job its switch (if any) leaves on."""
+    return [job for job in JOBS if job[0] not in SWITCHES or SWITCHES[job[0]](settings)]
+
+
+def _guarded(
+    name: str, job: Job, engine: AsyncEngine, metrics: OpsMetrics | None = None
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
+        started = time.perf_counter()
+        ok = False
         try:
             await job(engine, datetime.now(UTC))
+            ok = True
         except Exception:
             log.exception("job %s failed; it runs again at its next time", name)
+        finally:
+            if metrics is not None:
+                metrics.job_finished(name, time.perf_counter() - started, ok)
 
     return run
 
@@ -62,8 +92,8 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
-    for name, job, when in JOBS:
-        run = _guarded(name, job, app[ENGINE])
+    for name, job, when in enabled_jobs(app[SETTINGS]):
+        run = _guarded(name, job, app[ENGINE], app.get(OPS_METRICS))
         if isinstance(when, Daily):
             scheduler.add_job(run, "cron", hour=when.hour, minute=when.minute, id=name)
             continue

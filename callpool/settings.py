@@ -63,6 +63,14 @@ class PbxSettings(BaseModel):
     )
     # A call open longer than this is reported by /healthz (no real call lasts that long).
     max_call_seconds: int = Field(default=4 * 3600, ge=60)
+    # Call recordings (asterisk/README.md, "Call recordings"): the PBX's monitor
+    # directory as callpool reads it (same host or a mount), the same directory as the
+    # PBX names it (absolute names in CDRs are under it), and optionally a file pattern
+    # for calls no CDR names a recording of: a glob under recordings_dir with {linkedid},
+    # {uniqueid} and {started:%Y/%m/%d} (the call's start in the PBX's time zone).
+    recordings_dir: Path | None = None
+    recordings_pbx_dir: str = "/var/spool/asterisk/monitor"
+    recording_pattern: str | None = None
 
     # Checked here, not when the listener starts: a bad entry stops start-up with one line.
     @field_validator("timezone")
@@ -111,6 +119,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     default_region: str = "RU"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for a terminal; json: one object a line, for a log collector.
+    log_format: Literal["text", "json"] = "text"
+    # Callers' numbers are masked in every log line unless this is on, and then only in
+    # DEBUG lines (callpool/logs.py).
+    log_caller_numbers: bool = False
     # One log line per HTTP request costs about a third of the heartbeat throughput.
     access_log: bool = False
     # A bootstrap admin token, e.g. for the first `curl` against the admin API.
@@ -125,6 +138,9 @@ class Settings(BaseSettings):
     # Seconds between metrics roll-ups: a finished call shows in today's figures within
     # this plus the roll-up's own run time.
     metrics_interval: int = Field(default=60, ge=5, le=3600)
+    # The metrics roll-up and nightly jobs, apart from the other scheduled jobs: off where
+    # another process (or `callpool metrics rebuild` from cron) keeps the figures fresh.
+    metrics_jobs_enabled: bool = True
     # How often the snippet sends a heartbeat while its page is visible.
     heartbeat_interval: int = Field(default=30, ge=5, le=300)
     ami_enabled: bool = False
@@ -132,6 +148,27 @@ class Settings(BaseSettings):
     journal_dir: Path = Path("./var/journal")
     # Credit a known caller's earlier visit, not the stranger now leasing the number.
     credit_repeat_callers: bool = True
+    # Bearer token Prometheus sends to scrape /metrics; unset: /metrics answers 404.
+    metrics_token: SecretStr | None = None
+    # On SIGTERM/SIGINT: how long in-flight requests may take before they are cut.
+    shutdown_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Call recordings: read in place from each PBX's recordings_dir, or copied into
+    # recordings_storage_dir (which also caches the browser-playable conversions).
+    recordings_storage: Literal["in_place", "copy"] = "in_place"
+    recordings_storage_dir: Path = Path("./var/recordings")
+    # Signs recording URLs (HMAC-SHA256). Unset: a random key per process start, so
+    # links die with a restart and several processes cannot serve each other's links.
+    recordings_secret: SecretStr | None = None
+    # Seconds a signed recording URL is valid.
+    recordings_url_ttl: int = Field(default=600, ge=10, le=24 * 3600)
+    # How long after a call ends its named recording may still appear (MixMonitor
+    # finishing late, a slow copy); after that it is shown as missing.
+    recordings_link_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Report exports: the PDF's TrueType font (default: DejaVu Sans where Debian, Fedora
+    # or Arch put it), and the company name and logo (PNG/JPEG) printed on its first page.
+    pdf_font: Path | None = None
+    report_company: str | None = Field(default=None, max_length=120)
+    report_logo: Path | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -33,6 +33,11 @@ PURE_MODULES = (
     "callpool.pbx.assembly.cdr_csv",
     "callpool.metrics.definitions",
     "callpool.metrics.registry",
+    "callpool.retention.policy",
+    "callpool.recordings.naming",
+    "callpool.recordings.signing",
+    "callpool.recordings.retention",
+    "callpool.recordings.policy",
 )
 FORBIDDEN = {
     "sqlalchemy",

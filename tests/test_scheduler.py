@@ -27,3 +27,15 @@ async def test_every_job_is_scheduled_on_its_trigger(
         else:
             assert isinstance(trigger, IntervalTrigger)
     assert jobs["metrics_rollup"].trigger.interval.total_seconds() == 45
+
+
+async def test_metrics_jobs_switch_off_apart_from_the_scheduler(
+    aiohttp_client: Any, database_url: str
+) -> None:
+    settings = load_settings(
+        database_url=database_url, scheduler_enabled=True, metrics_jobs_enabled=False
+    )
+    client = await aiohttp_client(create_app(settings))
+    jobs = {job.id for job in client.app[SCHEDULER].get_jobs()}
+    assert jobs == {name for name, _, _ in JOBS} - {"metrics_rollup", "metrics_nightly"}
+    assert "expire_leases" in jobs

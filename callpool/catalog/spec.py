@@ -34,6 +34,10 @@ class SiteSpec(Spec):
     consent_required: bool = False
     consent_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
     mask_callers: bool = False
+    # Days to keep raw AMI events, page views and sessions; None: forever (retention/).
+    raw_events_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    page_views_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    sessions_retention_days: int | None = Field(default=None, ge=1, le=36500)
 
     @field_validator("allowed_origins")
     @classmethod

@@ -49,6 +49,9 @@ async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
         consent_required=spec.consent_required,
         consent_cookie=spec.consent_cookie,
         mask_callers=spec.mask_callers,
+        raw_events_retention_days=spec.raw_events_retention_days,
+        page_views_retention_days=spec.page_views_retention_days,
+        sessions_retention_days=spec.sessions_retention_days,
         created_at=_now(),
     )
     async with transaction(engine) as session:
@@ -299,6 +302,9 @@ def site_dict(site: Site) -> dict[str, Any]:
         "consent_required": site.consent_required,
         "consent_cookie": site.consent_cookie,
         "mask_callers": site.mask_callers,
+        "raw_events_retention_days": site.raw_events_retention_days,
+        "page_views_retention_days": site.page_views_retention_days,
+        "sessions_retention_days": site.sessions_retention_days,
     }
 
 

@@ -20,6 +20,12 @@ def user() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
 @click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    help="A site the user (and their API tokens) may see; repeatable. Default: every site.",
+)
+@click.option(
     "--password",
     envvar="CALLPOOL_USER_PASSWORD",
     help="Or CALLPOOL_USER_PASSWORD; else prompted for on a terminal, read from a pipe.",
@@ -30,7 +36,12 @@ def user() -> None:
 @pass_context
 @clear_errors
 def user_add(
-    ctx: Context, username: str, role: str, password: str | None, password_stdin: bool
+    ctx: Context,
+    username: str,
+    role: str,
+    sites: tuple[str, ...],
+    password: str | None,
+    password_stdin: bool,
 ) -> None:
     """Add a user (the password is hashed with Argon2id).
 
@@ -39,7 +50,10 @@ def user_add(
       printf '%s\\n' "$PASSWORD" | callpool user add ann --password-stdin
     """
     secret = _password(password, password_stdin)
-    run_with_engine(lambda engine, _s: accounts_store.add_user(engine, username, secret, role), ctx)
+    granted = list(sites) or None
+    run_with_engine(
+        lambda engine, _s: accounts_store.add_user(engine, username, secret, role, granted), ctx
+    )
     click.echo(f"user {username!r} added with role {role}")
 
 

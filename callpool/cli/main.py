@@ -11,9 +11,12 @@ from pathlib import Path
 
 import click
 
-from callpool.cli import accounts, ami, catalog, db, pool, report
+from callpool.cli import accounts, ami, catalog, crm, db, pool, report, retention
 from callpool.cli.common import Context, clear_errors, pass_context
+from callpool.cli.demo import demo
+from callpool.cli.simulate import simulate
 from callpool.db.problems import explained
+from callpool.logs import configure_logging
 
 
 @click.group()
@@ -41,8 +44,10 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     from callpool.app import run_server
 
     settings = ctx.settings(host=host, port=port)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        caller_numbers_at_debug=settings.log_caller_numbers,
     )
     if settings.log_level != "DEBUG":
         # Their INFO is bookkeeping (APScheduler's "Added job"/"Running job" with internal
@@ -50,7 +55,11 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
         for noisy in ("apscheduler", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     with explained(settings.database_url.get_secret_value()):
-        run_server(settings, announce=lambda line: click.echo(line))
+        # The line for a person at a terminal; with JSON logs, stdout stays JSON lines.
+        json_logs = settings.log_format == "json"
+        run_server(
+            settings, announce=logging.getLogger("callpool").info if json_logs else click.echo
+        )
 
 
 for command in (
@@ -60,11 +69,16 @@ for command in (
     catalog.channel,
     catalog.numbers,
     pool.pool,
+    retention.retention,
     accounts.user,
     accounts.token,
     ami.ami,
     ami.ami_sim,
     report.report,
     report.metrics,
+    demo,
+    simulate,
+    crm.spend_group,
+    crm.outcome_group,
 ):
     main.add_command(command)

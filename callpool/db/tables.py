@@ -63,6 +63,17 @@ class Site(Base):
     consent_cookie: Mapped[str | None] = mapped_column(String(120))
     # Viewers see callers' numbers masked (+7495*****67); admins see them whole.
     mask_callers: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Days to keep raw AMI events, page views and sessions (NULL: forever); calls and
+    # rollups are kept whatever these say (callpool/retention/).
+    raw_events_retention_days: Mapped[int | None] = mapped_column(Integer)
+    page_views_retention_days: Mapped[int | None] = mapped_column(Integer)
+    sessions_retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Call recordings (callpool/recordings/): links shown at all, to viewers too, and how
+    # long the files are kept (NULL: forever; keep_target_only: other calls' files go).
+    recordings_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    recordings_for_viewers: Mapped[bool] = mapped_column(Boolean, default=True)
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer)
+    recording_keep_target_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
 
@@ -207,7 +218,11 @@ class Session(Base):
     started_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_sessions_campaign_id_started_at", "campaign_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_sessions_campaign_id_started_at", "campaign_id", "started_at"),
+        # The retention walk, oldest first, keyset by (time, id) (retention/prune.py).
+        Index("ix_sessions_started_at_id", "started_at", "id"),
+    )
 
 
 class Lease(Base):
@@ -241,7 +256,10 @@ class Lease(Base):
 
 class PageView(Base):
     __tablename__ = "page_views"
-    __table_args__ = (Index("ix_page_views_session_id_viewed_at", "session_id", "viewed_at"),)
+    __table_args__ = (
+        Index("ix_page_views_session_id_viewed_at", "session_id", "viewed_at"),
+        Index("ix_page_views_viewed_at_id", "viewed_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
@@ -286,6 +304,8 @@ class Call(Base):
     disposition: Mapped[str] = mapped_column(String(16))
     answered_by: Mapped[str | None] = mapped_column(String(64))
     transfers: Mapped[list[str]] = mapped_column(default=list)
+    # Inbound: the agents whose phone rang for the call and who never answered it.
+    missed_by: Mapped[list[str]] = mapped_column(default=list)
     tracking_number_id: Mapped[int | None] = mapped_column(
         ForeignKey("tracking_numbers.id", ondelete="SET NULL")
     )
@@ -317,6 +337,7 @@ class AmiEvent(Base):
     __table_args__ = (
         UniqueConstraint("pbx", "seq", name="uq_ami_events_pbx_seq"),
         Index("ix_ami_events_pbx_linkedid", "pbx", "linkedid"),
+        Index("ix_ami_events_received_at_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -509,6 +530,31 @@ class MetricCallFacts(Base):
     called_back_by_themselves: Mapped[bool] = mapped_column(Boolean)
     attempted: Mapped[bool] = mapped_column(Boolean)
     attempt_delay: Mapped[int | None] = mapped_column(Integer)
+    # From the caller's number (phonenumbers): where it is, and mobile / fixed line / ...
+    caller_region: Mapped[str | None] = mapped_column(String(64))
+    line_type: Mapped[str | None] = mapped_column(String(24))
+
+
+class MetricAgentMiss(Base):
+    """An agent whose phone rang for a call of the report and who never answered it.
+
+    Derived with ``metric_call_facts`` (same campaign, call and local day), rebuilt with
+    them: per agent, "rang but missed" is a count over a period.
+    """
+
+    __tablename__ = "metric_agent_misses"
+    __table_args__ = (
+        Index("ix_metric_agent_misses_campaign_id_local_day", "campaign_id", "local_day"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_day: Mapped[date] = mapped_column(Date)
 
 
 class MetricRollup(Base):
@@ -574,3 +620,56 @@ class MetricState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime | None]
     fresh_at: Mapped[datetime | None]
+
+
+class CallRecording(Base):
+    """A recording of a call, named by the PBX (a CDR field) or found by a file pattern.
+
+    Keyed by (pbx, linkedid, name) like the call itself, so writing a call again names
+    the same recording once. ``state``: ``pending`` (named, file not seen yet), ``present``
+    (found, checksummed), ``missing`` (never appeared within the linking window),
+    ``deleted`` (removed by retention; the row stays as the record that it existed).
+    """
+
+    __tablename__ = "call_recordings"
+    __table_args__ = (
+        UniqueConstraint("pbx", "linkedid", "name", name="uq_call_recordings_pbx_key"),
+        Index("ix_call_recordings_pbx_linkedid", "pbx", "linkedid"),
+        Index("ix_call_recordings_state", "state"),
+        CheckConstraint(
+            "state IN ('pending', 'present', 'missing', 'deleted')", name="state_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    # As the PBX gave it (relative to its monitor directory, or absolute there).
+    name: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(String(16))  # "cdr" or "pattern"
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    # Where callpool reads it: in place (the shared directory) or its own copy.
+    path: Mapped[str | None] = mapped_column(String(1024))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    found_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class RecordingAccess(Base):
+    """The audit log: every play and download of a recording, by whom and when."""
+
+    __tablename__ = "recording_access"
+    __table_args__ = (
+        Index("ix_recording_access_at", "at"),
+        CheckConstraint("action IN ('play', 'download')", name="action_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64))
+    recording_id: Mapped[int] = mapped_column(Integer, index=True)
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))

@@ -76,7 +76,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callpool.metrics.callers import describe_number
 from callpool.metrics.model import (
+    CALLER_ROWS,
     DISPOSITION_STATUS,
     CallFacts,
     CallRecord,
@@ -207,6 +209,7 @@ def _judge(
     answered = status == "answered"
     customer = call.customer
     duration = max(0, int((call.ended_at - call.started_at).total_seconds()))
+    region, line_type = describe_number(customer)
     facts = CallFacts(
         call_id=call.id,
         kind=kind,
@@ -227,6 +230,9 @@ def _judge(
         value=call.value,
         hangup_cause=call.hangup_cause,
         answered_by=call.answered_by if answered else None,
+        caller_region=region,
+        line_type=line_type,
+        missed_by=call.missed_by,
     )
     if answered or customer is None:
         return facts
@@ -534,6 +540,12 @@ def fact_key(fact: CallFacts, grouping: Grouping) -> Any:
         return fact.local_day
     if grouping == "hour":
         return fact.hour
+    if grouping == "callers":
+        return CALLER_ROWS[0] if fact.first_time else CALLER_ROWS[1]
+    if grouping == "region":
+        return fact.caller_region
+    if grouping == "line_type":
+        return fact.line_type
     return fact.weekday
 
 
@@ -545,7 +557,10 @@ def group_keys(grouping: Grouping, start: date, end: date, found: Iterable[Any])
         return list(range(24))
     if grouping == "weekday":
         return list(range(1, 8))
-    return sorted(set(found), key=str)
+    if grouping == "callers":
+        return list(CALLER_ROWS)
+    # Regions and line types as found; hidden and unknown numbers (None) last.
+    return sorted(set(found), key=lambda k: (k is None, str(k)))
 
 
 def channel_row_keys(channels: Sequence[ChannelInfo], found: Iterable[ChannelKey]) -> list[Any]:
@@ -663,6 +678,7 @@ class AgentTally:
     wait_sum: int = 0
     talk_sum: int = 0
     target_calls: int = 0
+    rang_but_missed: int = 0
     outbound_attempts: int = 0
     outbound_reached: int = 0
     outbound_talk_sum: int = 0
@@ -682,6 +698,7 @@ def agent_figures(t: AgentTally) -> dict[str, Any]:
         "outbound_reached": t.outbound_reached,
         "reach_rate": ratio(t.outbound_reached, t.outbound_attempts),
         "outbound_talk_avg_seconds": average(t.outbound_talk_sum, t.outbound_reached),
+        "rang_but_missed": t.rang_but_missed,
     }
     assert tuple(out) == AGENT_METRIC_NAMES
     return out
@@ -699,12 +716,17 @@ def compute_agent_metrics(
     calls: Sequence[CallRecord], settings: MetricSettings, start: date, end: date
 ) -> Report:
     """Per agent: the campaign's inbound calls each answered (the agent who answered
-    first), and every outbound call each placed in the period. Outbound calls carry no
-    campaign, so the outbound figures are the agent's whole outbound work."""
+    first), those that rang the agent who never answered them (rang but missed), and
+    every outbound call each placed in the period. Outbound calls carry no campaign, so
+    the outbound figures are the agent's whole outbound work."""
     first, after = period_bounds(start, end, settings.timezone)
     tallies: dict[str, AgentTally] = defaultdict(AgentTally)
     for fact in judge_calls(calls, (), settings):
-        if start <= fact.local_day <= end and fact.answered_by:
+        if not start <= fact.local_day <= end:
+            continue
+        for agent in fact.missed_by:
+            tallies[agent].rang_but_missed += 1
+        if fact.answered_by:
             t = tallies[fact.answered_by]
             t.answered += 1
             t.wait_sum += fact.wait_seconds

@@ -14,8 +14,9 @@ Spend and visits are read when a report runs, and settings apply from the next r
 of today, so neither needs marking. ``recompute_yesterday`` rebuilds each campaign's
 yesterday once per local day (at its first run after the local midnight).
 
-Each day is rebuilt in one transaction (``rollups.rebuild_day``), so a run killed
-half-way leaves every day either as it was or rebuilt, and the next run does the rest
+Each run of consecutive days (at most a month) is rebuilt in one transaction
+(``rollups.rebuild_days``), so a run killed half-way leaves every day either as it was
+or rebuilt, and the next run does the rest
 again: the change watermark only moves once every day is done. Rebuilding is
 idempotent, so a repeated run changes nothing. On PostgreSQL the jobs take one
 session-level advisory lock: with several processes on one database, one runs at a
@@ -40,7 +41,7 @@ from callpool.db.engine import connection
 from callpool.db.tables import Call, MetricCallFacts, MetricDirtyDay, MetricState
 from callpool.metrics.campaigns import CampaignMetrics, all_campaign_ids, load_campaign
 from callpool.metrics.report_query import ROLLUP_JOB
-from callpool.metrics.rollups import group_days, rebuild_day
+from callpool.metrics.rollups import day_runs, group_days, rebuild_day, rebuild_days
 
 log = logging.getLogger("callpool.jobs")
 
@@ -111,9 +112,17 @@ async def _roll_up(engine: AsyncEngine, now: datetime) -> RollupRun:
         pairs |= {(c, d) for c, d in marked}
     known = {c.id for c in campaigns}
     days = group_days((c, d) for c, d in pairs if c in known)
+    by_id = {c.id: c for c in campaigns}
     for campaign_id, campaign_days in days.items():
-        for day in campaign_days:
-            await rebuild_day(engine, campaign_id, day, clear_marks_before=now)
+        for run in day_runs(campaign_days):
+            await rebuild_days(
+                engine,
+                campaign_id,
+                run[0],
+                run[-1],
+                clear_marks_before=now,
+                campaign=by_id[campaign_id],
+            )
     latest = [t for t in (watermark, seen) if t is not None]
     await _save_state(engine, ROLLUP_JOB, max(latest) if latest else None, now)
     if touched:

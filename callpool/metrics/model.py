@@ -16,7 +16,9 @@ from typing import Literal
 
 Kind = Literal["channel", "unattributed", "untracked"]
 Status = Literal["answered", "no_answer", "busy", "failed", "abandoned"]
-Grouping = Literal["channel", "day", "hour", "weekday", "agent"]
+Grouping = Literal["channel", "day", "hour", "weekday", "agent", "callers", "region", "line_type"]
+# The ``callers`` grouping's rows: calls from first-time callers, and from the others.
+CALLER_ROWS = ("new", "returning")
 
 # calls.disposition as written by the call store.
 DISPOSITION_STATUS: Mapping[str, Status] = {
@@ -48,6 +50,7 @@ class CallRecord:
     channel_id: int | None = None
     outcome: str | None = None
     value: Decimal | None = None
+    missed_by: tuple[str, ...] = ()  # inbound: agents who rang and never answered
 
     @property
     def answered(self) -> bool:
@@ -144,6 +147,9 @@ class CallFacts:
     called_back_by_themselves: bool = False
     attempted: bool = False  # an attempt of ours, or a later answered call, in the window
     attempt_delay: int | None = None  # seconds from the miss to our first attempt
+    caller_region: str | None = None  # from the number (``metrics.callers``)
+    line_type: str | None = None
+    missed_by: tuple[str, ...] = ()  # agents who rang and never answered (not a column)
 
     @property
     def missed(self) -> bool:

@@ -99,6 +99,11 @@ AGENT_METRICS: tuple[Metric, ...] = (
     _M("outbound_reached", "count", "Outbound calls a person answered."),
     _M("reach_rate", "ratio", "Outbound reached ÷ outbound attempts."),
     _M("outbound_talk_avg_seconds", "seconds", "Average talk of the reached outbound calls."),
+    _M(
+        "rang_but_missed",
+        "count",
+        "Inbound calls that rang the agent who never answered them (once per call).",
+    ),
 )
 
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)

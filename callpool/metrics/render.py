@@ -91,9 +91,12 @@ def report_table(result: ReportResult) -> str:
 def _label(row: dict[str, Any]) -> str:
     if "kind" in row:
         return str(row["channel"] or row["kind"])
-    for key in ("day", "hour", "weekday", "agent"):
+    for key in ("day", "hour", "weekday", "agent", "callers"):
         if key in row:
             return str(row[key])
+    for key in ("region", "line_type"):
+        if key in row:
+            return str(row[key] or "unknown")
     return "?"
 
 

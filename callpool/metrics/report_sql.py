@@ -20,7 +20,15 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from callpool.db.tables import AdSpend, Call, MetricCallFacts, MetricRollup, PageView, Session
+from callpool.db.tables import (
+    AdSpend,
+    Call,
+    MetricAgentMiss,
+    MetricCallFacts,
+    MetricRollup,
+    PageView,
+    Session,
+)
 from callpool.metrics.campaigns import CampaignMetrics
 from callpool.metrics.definitions import (
     AgentTally,
@@ -32,7 +40,7 @@ from callpool.metrics.definitions import (
     channel_spend,
     period_bounds,
 )
-from callpool.metrics.model import Grouping, RowExtras, Tally
+from callpool.metrics.model import CALLER_ROWS, Grouping, RowExtras, Tally
 from callpool.metrics.rollups import ROLLUP_COUNTS
 
 F = MetricCallFacts
@@ -44,10 +52,23 @@ def _flag(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
+# Groupings by what the roll-ups do not keep: their sums are taken over the facts.
+FACT_ONLY: frozenset[str] = frozenset({"callers", "region", "line_type"})
+
+
 def _fact_keys(grouping: Grouping) -> list[Any]:
     if grouping == "channel":
         return [F.kind, F.channel_id]
-    return [{"day": F.local_day, "hour": F.hour, "weekday": F.weekday}[grouping]]
+    return [
+        {
+            "day": F.local_day,
+            "hour": F.hour,
+            "weekday": F.weekday,
+            "callers": F.first_time,
+            "region": F.caller_region,
+            "line_type": F.line_type,
+        }[grouping]
+    ]
 
 
 def _rollup_keys(grouping: Grouping) -> list[Any]:
@@ -56,11 +77,34 @@ def _rollup_keys(grouping: Grouping) -> list[Any]:
     return [{"day": R.local_day, "hour": R.hour, "weekday": R.weekday}[grouping]]
 
 
+def _fact_sums() -> list[Any]:
+    """``ROLLUP_COUNTS`` and revenue summed over facts (as ``rollups.rollup_rows`` does)."""
+    missed = F.status != "answered"
+    sums = {
+        "calls": func.count(),
+        "first_time_calls": func.sum(_flag(F.first_time)),
+        "answered": func.sum(_flag(~missed)),
+        "no_answer": func.sum(_flag(F.status == "no_answer")),
+        "busy": func.sum(_flag(F.status == "busy")),
+        "failed": func.sum(_flag(F.status == "failed")),
+        "abandoned": func.sum(_flag((F.status == "abandoned") & ~F.short_abandon)),
+        "short_abandons": func.sum(_flag(F.short_abandon)),
+        "target_calls": func.sum(_flag(F.target)),
+        "answered_in_sl": func.sum(_flag(F.answered_in_sl)),
+        "successful_calls": func.sum(_flag(F.successful)),
+        "billed_minutes": func.sum(F.billed_minutes),
+        "known_missed_calls": func.sum(_flag(missed & F.customer.is_not(None))),
+    }
+    return [sums[name] for name in ROLLUP_COUNTS] + [func.sum(F.value)]
+
+
 def _key(grouping: Grouping, values: Sequence[Any]) -> Any:
     if grouping == "channel":
         kind, channel = values
         return (kind, channel or None)
     value = values[0]
+    if grouping == "callers":
+        return CALLER_ROWS[0] if value else CALLER_ROWS[1]
     if grouping == "day" and isinstance(value, str):  # SQLite in a derived table
         return date.fromisoformat(value)
     return value
@@ -74,11 +118,14 @@ async def period_tallies(
     total = Tally()
     in_period_r = (R.campaign_id == campaign_id, R.local_day >= start, R.local_day <= end)
     in_period = (F.campaign_id == campaign_id, F.local_day >= start, F.local_day <= end)
-    keys = _rollup_keys(grouping)
-    sums = [func.sum(getattr(R, name)) for name in ROLLUP_COUNTS]
-    rows = await conn.execute(
-        select(*keys, *sums, func.sum(R.revenue)).where(*in_period_r).group_by(*keys)
-    )
+    if grouping in FACT_ONLY:
+        keys = _fact_keys(grouping)
+        query = select(*keys, *_fact_sums()).where(*in_period)
+    else:
+        keys = _rollup_keys(grouping)
+        sums = [func.sum(getattr(R, name)) for name in ROLLUP_COUNTS]
+        query = select(*keys, *sums, func.sum(R.revenue)).where(*in_period_r)
+    rows = await conn.execute(query.group_by(*keys))
     width = len(keys)
     for row in rows:
         for tally in (tallies[_key(grouping, row[:width])], total):
@@ -273,6 +320,17 @@ async def _agent_report(
             int(talk),
             int(target),
         )
+    misses = await conn.execute(
+        select(MetricAgentMiss.agent, func.count())
+        .where(
+            MetricAgentMiss.campaign_id == campaign.id,
+            MetricAgentMiss.local_day >= start,
+            MetricAgentMiss.local_day <= end,
+        )
+        .group_by(MetricAgentMiss.agent)
+    )
+    for agent, count in misses:
+        tallies[agent].rang_but_missed = int(count)
     first, after = period_bounds(start, end, campaign.timezone)
     reached = Call.disposition == "answered"
     outbound = await conn.execute(

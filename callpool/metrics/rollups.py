@@ -24,12 +24,21 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callpool.db.engine import connection
-from callpool.db.tables import Call, MetricCallFacts, MetricDirtyDay, MetricRollup
+from callpool.db.tables import (
+    Call,
+    MetricAgentMiss,
+    MetricCallFacts,
+    MetricDirtyDay,
+    MetricRollup,
+)
 from callpool.metrics.campaigns import CampaignMetrics, load_campaign
 from callpool.metrics.definitions import days_between, judge_calls, period_bounds
 from callpool.metrics.model import CallFacts, CallRecord
 
-_IN_CHUNK = 500
+_IN_CHUNK = 2000
+# Days rebuilt in one transaction: about a month keeps the statements few and the
+# memory of one run (the calls and facts of the month) small.
+RUN_DAYS = 31
 _CALL_COLUMNS = (
     Call.id,
     Call.direction,
@@ -46,6 +55,7 @@ _CALL_COLUMNS = (
     Call.channel_id,
     Call.outcome,
     Call.value,
+    Call.missed_by,
 )
 
 
@@ -54,7 +64,8 @@ def _record(row: Any) -> CallRecord:
     value = data.pop("value")
     if value is not None:  # SQLite hands back a float
         value = Decimal(str(value)).quantize(Decimal("0.01"))
-    return CallRecord(**data, value=value)
+    missed_by = tuple(data.pop("missed_by") or ())
+    return CallRecord(**data, value=value, missed_by=missed_by)
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -76,12 +87,13 @@ def scope_filter(campaign: CampaignMetrics) -> list[Any]:
     return clauses
 
 
-async def day_calls(
-    conn: AsyncConnection, campaign: CampaignMetrics, day: date
+async def range_calls(
+    conn: AsyncConnection, campaign: CampaignMetrics, start: date, end: date
 ) -> tuple[list[CallRecord], list[CallRecord]]:
-    """The day's subject calls, and the history their flags need (subjects included)."""
+    """The subject calls of local days ``[start, end]``, and the history their flags need
+    (subjects included): a handful of statements however many days the range holds."""
     settings = campaign.settings
-    first, after = period_bounds(day, day, settings.timezone)
+    first, after = period_bounds(start, end, settings.timezone)
     subjects: dict[int, CallRecord] = {}
     for clause in scope_filter(campaign):  # one index range each, no OR
         rows = await conn.execute(
@@ -143,28 +155,51 @@ async def day_calls(
                     clause, Call.started_at >= first, Call.started_at < until
                 )
             )
-            history.update((row.id, _record(row)) for row in rows)
+            history.update((row.id, _record(row)) for row in rows if row.id not in history)
     return list(subjects.values()), list(history.values())
+
+
+async def day_calls(
+    conn: AsyncConnection, campaign: CampaignMetrics, day: date
+) -> tuple[list[CallRecord], list[CallRecord]]:
+    """The day's subject calls, and the history their flags need (subjects included)."""
+    return await range_calls(conn, campaign, day, day)
 
 
 async def rebuild_day(
     engine: AsyncEngine, campaign_id: int, day: date, *, clear_marks_before: datetime | None = None
 ) -> int:
-    """Replace one local day's facts and roll-ups of a campaign; returns the facts written.
+    """Replace one local day's facts and roll-ups of a campaign; returns the facts written."""
+    return await rebuild_days(engine, campaign_id, day, day, clear_marks_before=clear_marks_before)
 
-    With ``clear_marks_before``, the day's ``metric_dirty_days`` mark goes in the same
-    transaction, unless it was made after that moment (then it is rebuilt again).
+
+async def rebuild_days(
+    engine: AsyncEngine,
+    campaign_id: int,
+    start: date,
+    end: date,
+    *,
+    clear_marks_before: datetime | None = None,
+    campaign: CampaignMetrics | None = None,
+) -> int:
+    """Replace the facts and roll-ups of a campaign's local days ``[start, end]`` in one
+    transaction; returns the facts written.
+
+    With ``clear_marks_before``, the days' ``metric_dirty_days`` marks go in the same
+    transaction, unless made after that moment (then the day is rebuilt again).
     """
     async with connection(engine) as conn:
-        campaign = await load_campaign(conn, campaign_id)
-        subjects, history = await day_calls(conn, campaign, day)
+        if campaign is None:
+            campaign = await load_campaign(conn, campaign_id)
+        subjects, history = await range_calls(conn, campaign, start, end)
         facts = judge_calls(subjects, history, campaign.settings)
-        await write_day(conn, campaign_id, day, facts)
+        await write_days(conn, campaign_id, start, end, facts)
         if clear_marks_before is not None:
             await conn.execute(
                 delete(MetricDirtyDay).where(
                     MetricDirtyDay.campaign_id == campaign_id,
-                    MetricDirtyDay.local_day == day,
+                    MetricDirtyDay.local_day >= start,
+                    MetricDirtyDay.local_day <= end,
                     MetricDirtyDay.marked_at <= clear_marks_before,
                 )
             )
@@ -174,18 +209,49 @@ async def rebuild_day(
 async def write_day(
     conn: AsyncConnection, campaign_id: int, day: date, facts: Sequence[CallFacts]
 ) -> None:
-    for table in (MetricCallFacts, MetricRollup):
+    await write_days(conn, campaign_id, day, day, facts)
+
+
+async def write_days(
+    conn: AsyncConnection, campaign_id: int, start: date, end: date, facts: Sequence[CallFacts]
+) -> None:
+    for table in (MetricCallFacts, MetricRollup, MetricAgentMiss):
         await conn.execute(
-            delete(table).where(table.campaign_id == campaign_id, table.local_day == day)
+            delete(table).where(
+                table.campaign_id == campaign_id, table.local_day >= start, table.local_day <= end
+            )
         )
     if not facts:
         return
-    await conn.execute(insert(MetricCallFacts), [_fact_row(campaign_id, f) for f in facts])
-    await conn.execute(insert(MetricRollup), rollup_rows(campaign_id, day, facts))
+    await insert_rows(conn, MetricCallFacts, [_fact_row(campaign_id, f) for f in facts])
+    await insert_rows(conn, MetricRollup, rollup_rows(campaign_id, facts))
+    misses = [
+        {"campaign_id": campaign_id, "call_id": f.call_id, "agent": agent, "local_day": f.local_day}
+        for f in facts
+        for agent in f.missed_by
+    ]
+    if misses:
+        await insert_rows(conn, MetricAgentMiss, misses)
+
+
+async def insert_rows(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Many rows at once: COPY on PostgreSQL (a year of facts in seconds), else executemany."""
+    if conn.dialect.name != "postgresql":
+        await conn.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(
+        table.__tablename__, records=[tuple(r[c] for c in columns) for r in rows], columns=columns
+    )
+
+
+_FACT_COLUMNS = tuple(name for name in CallFacts.__slots__ if name != "missed_by")
 
 
 def _fact_row(campaign_id: int, fact: CallFacts) -> dict[str, Any]:
-    row = {name: getattr(fact, name) for name in CallFacts.__slots__}
+    row = {name: getattr(fact, name) for name in _FACT_COLUMNS}
     row["campaign_id"] = campaign_id
     return row
 
@@ -207,11 +273,11 @@ ROLLUP_COUNTS = (
 )
 
 
-def rollup_rows(campaign_id: int, day: date, facts: Iterable[CallFacts]) -> list[dict[str, Any]]:
-    """The additive figures of a day's facts per row and hour."""
-    groups: dict[tuple[str, int, int, int], dict[str, Any]] = {}
+def rollup_rows(campaign_id: int, facts: Iterable[CallFacts]) -> list[dict[str, Any]]:
+    """The additive figures of facts per local day, row and hour."""
+    groups: dict[tuple[date, str, int, int, int], dict[str, Any]] = {}
     for f in facts:
-        key = (f.kind, f.channel_id or 0, f.hour, f.weekday)
+        key = (f.local_day, f.kind, f.channel_id or 0, f.hour, f.weekday)
         row = groups.get(key)
         if row is None:
             row = groups[key] = dict.fromkeys(ROLLUP_COUNTS, 0) | {"revenue": Decimal("0")}
@@ -239,7 +305,7 @@ def rollup_rows(campaign_id: int, day: date, facts: Iterable[CallFacts]) -> list
             "weekday": weekday,
             **counts,
         }
-        for (kind, channel_key, hour, weekday), counts in groups.items()
+        for (day, kind, channel_key, hour, weekday), counts in groups.items()
     ]
 
 
@@ -270,9 +336,20 @@ async def rebuild_campaign(
     if start is None or start > today:
         return []
     days = days_between(start, today)
-    for day in days:
-        await rebuild_day(engine, campaign_id, day)
+    for run in day_runs(days):
+        await rebuild_days(engine, campaign_id, run[0], run[-1], campaign=campaign)
     return days
+
+
+def day_runs(days: Sequence[date], most: int = RUN_DAYS) -> list[list[date]]:
+    """Sorted days cut into runs of consecutive days, each at most ``most`` long."""
+    runs: list[list[date]] = []
+    for day in sorted(set(days)):
+        if runs and day - runs[-1][-1] == timedelta(days=1) and len(runs[-1]) < most:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 def group_days(pairs: Iterable[tuple[int, date]]) -> dict[int, list[date]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,9 +69,23 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
+# Runs in the transaction that saved the calls: another room's rows that must land with
+# them (the recordings their CDRs name). Handed in by the composition root, so that the
+# PBX room imports no other room's store.
+CallsSaved = Callable[[AsyncConnection, Sequence[AssembledCall], datetime], Awaitable[None]]
+
+
 class SqlCallStore:
-    def __init__(self, engine: AsyncEngine, region: str, *, credit_repeat_callers: bool = True):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        region: str,
+        *,
+        credit_repeat_callers: bool = True,
+        after_save: Sequence[CallsSaved] = (),
+    ):
         self._engine = engine
+        self._after_save = tuple(after_save)
         self._region = region
         self._repeat = credit_repeat_callers
         self._upserts: dict[str, Any] = {}  # by dialect name, built once
@@ -105,6 +119,8 @@ class SqlCallStore:
             return
         async with connection(self._engine) as conn:
             await _CallBatch(self, conn, now).save(calls)
+            for hook in self._after_save:
+                await hook(conn, calls, now)
 
     def _upsert(self, conn: AsyncConnection) -> Any:
         """INSERT ... ON CONFLICT (pbx, linkedid) DO UPDATE every column but created_at."""
@@ -309,6 +325,7 @@ def _call_row(
         "disposition": DISPOSITION[call.outcome],
         "answered_by": call.answered_by,
         "transfers": list(call.transfers),
+        "missed_by": list(call.missed_by),
         "tracking_number_id": credit.number_id if credit else None,
         "campaign_id": credit.campaign_id if credit else None,
         "channel_id": credit.channel_id if credit else None,

@@ -96,9 +96,14 @@ class CallWriter:
             try:
                 await self._save_live(live)
                 await self._save(events, calls)
-            except TRANSIENT as exc:
+            except BaseException as exc:
+                # Put the batch back, also when cancelled mid-write (close() cancels the
+                # writer): the last flush writes it again (idempotent) instead of
+                # committing the journal past rows that never reached the database.
                 feed.put_back(events, calls)
                 feed.live.put_back(live)
+                if not isinstance(exc, TRANSIENT):
+                    raise
                 self._write_failed(exc)
                 return False
             if self.stats.database != "ok":

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from callpool.pbx.assembly.calls import CallAssembler
 from callpool.pbx.assembly.events import AmiMessage
 from callpool.pbx.assembly.folds import FOLDS
 from callpool.pbx.call_feed import CallFeed, dialplan_for
-from callpool.pbx.call_store import SqlCallStore
+from callpool.pbx.call_store import CallsSaved, SqlCallStore
 from callpool.pbx.call_writer import CallWriter
 from callpool.pbx.cdr_source import cdr_sources_for
 from callpool.pbx.cdr_sweep import SWEEPERS, Sweep, sweep_calls
@@ -84,6 +85,7 @@ class PbxListener:
         lock_poll: float = 2.0,
         journal_flush_interval: float = 0.2,
         ami_overrides: dict[str, Any] | None = None,
+        after_save: Sequence[CallsSaved] = (),
     ) -> None:
         self.pbx = pbx
         self.name = pbx.name
@@ -94,7 +96,9 @@ class PbxListener:
         self._lock_poll = lock_poll
         self._lock = PbxLock(pbx.name, engine, self._dir, poll_interval=lock_poll)
         self.stats = ListenerStats()
-        store = SqlCallStore(engine, region, credit_repeat_callers=credit_repeat_callers)
+        store = SqlCallStore(
+            engine, region, credit_repeat_callers=credit_repeat_callers, after_save=after_save
+        )
         self.feed = CallFeed(pbx, self._wake_writer)
         self._live_store = SqlLiveStore(engine, region)
         self.writer = CallWriter(

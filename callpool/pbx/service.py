@@ -11,14 +11,19 @@ from aiohttp import web
 
 from callpool.db.problems import why_not_writable
 from callpool.errors import ConfigError
+from callpool.pbx.call_store import CallsSaved
 from callpool.pbx.listener import PbxListener
 from callpool.web.keys import ENGINE, LISTENERS, SETTINGS
+
+# What else must be written with each batch of calls (the composition root fills it).
+CALLS_SAVED = web.AppKey("calls_saved", tuple[CallsSaved, ...])
 
 
 async def listeners_ctx(app: web.Application) -> AsyncIterator[None]:
     """One listener per configured PBX when ``ami_enabled`` (each waits for its lock)."""
     settings = app[SETTINGS]
     listeners: list[PbxListener] = []
+    after_save: tuple[CallsSaved, ...] = app.get(CALLS_SAVED, ())
     if settings.ami_enabled:
         listeners = [
             PbxListener(
@@ -27,6 +32,7 @@ async def listeners_ctx(app: web.Application) -> AsyncIterator[None]:
                 settings.journal_dir,
                 region=settings.default_region,
                 credit_repeat_callers=settings.credit_repeat_callers,
+                after_save=after_save,
             )
             for pbx in settings.pbx
         ]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callpool.db.engine import connection
 from callpool.db.tables import Call, Channel, MetricCallFacts, Session
 from callpool.errors import ValidationError
+from callpool.recordings.store import has_recording_clause
 
 F = MetricCallFacts
 KINDS = ("channel", "unattributed", "untracked")
@@ -65,6 +66,8 @@ class CallFilter:
     status: str | None = None
     page: int = 1
     per_page: int = 50
+    # Only calls with a playable recording.
+    with_recording: bool = False
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in KINDS:
@@ -121,6 +124,8 @@ def _conditions(f: CallFilter) -> list[ColumnElement[bool]]:
         where.append(FIGURE_CALLS[f.figure]())
     if f.status is not None:
         where.append(F.status == f.status)
+    if f.with_recording:
+        where.append(has_recording_clause())
     return where
 
 
@@ -158,7 +163,8 @@ async def list_calls(engine: AsyncEngine, f: CallFilter) -> CallPage:
         .offset((f.page - 1) * f.per_page)
     )
     async with connection(engine) as conn:
-        total = await conn.scalar(select(func.count()).select_from(F).where(*where)) or 0
+        counted = select(func.count()).select_from(F).join(Call, Call.id == F.call_id)
+        total = await conn.scalar(counted.where(*where)) or 0
         rows = [CallRow(*row) for row in (await conn.execute(query)).all()]  # type: ignore[call-arg]
     return CallPage(rows, int(total), f.page, f.per_page)
 
@@ -234,3 +240,8 @@ def mask_number(number: str | None) -> str | None:
         return number
     keep_head = 5 if number.startswith("+") else 4
     return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
+
+
+def filter_conditions(f: CallFilter) -> list[ColumnElement[bool]]:
+    """The WHERE of a filter's calls, for other lists of them (the report API's pages)."""
+    return _conditions(f)

@@ -21,11 +21,12 @@ from callpool.tracking.classify import classify_visit
 from callpool.tracking.directory import SiteDirectory
 from callpool.tracking.guard import RateLimiter, is_blocked_ip, is_bot
 from callpool.tracking.heartbeats import HeartbeatCache
-from callpool.tracking.leases import SqlLeaseStore, VisitRequest, is_valid_id
-from callpool.tracking.visits import SiteConfig, numbers_to_show, plan_visit
+from callpool.tracking.leases import SqlLeaseStore, VisitRequest, VisitResult, is_valid_id
+from callpool.tracking.visits import SiteConfig, VisitPlan, numbers_to_show, plan_visit
 from callpool.web.body import read_json_object
 from callpool.web.errors import ERROR_HEADERS
 from callpool.web.keys import SETTINGS
+from callpool.web.prometheus import OPS_METRICS, VisitOutcome
 
 DIRECTORY = web.AppKey("site_directory", SiteDirectory)
 LEASES = web.AppKey("lease_store", SqlLeaseStore)
@@ -174,6 +175,8 @@ async def visit(request: web.Request) -> web.StreamResponse:
         ),
         now,
     )
+    if (metrics := request.app.get(OPS_METRICS)) is not None:
+        metrics.count_visit(site.id, plan.campaign_id, visit_outcome(plan, result))
     ttl = int((result.expires_at - now).total_seconds()) if result.expires_at else None
     payload = {
         "visitor_id": result.visitor_id,
@@ -187,6 +190,17 @@ async def visit(request: web.Request) -> web.StreamResponse:
         ],
     }
     return _cors(request, web.json_response(payload))
+
+
+def visit_outcome(plan: VisitPlan, result: VisitResult) -> VisitOutcome:
+    """What the visit was shown, for ``callpool_visits_total``."""
+    if plan.refusal is not None:
+        return "refused"
+    if result.exhausted:
+        return "exhausted"
+    if plan.kind == "pool" and result.number is not None:
+        return "pool"
+    return plan.kind
 
 
 @routes.post("/api/v1/t/{site_key}/heartbeat")

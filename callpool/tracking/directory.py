@@ -150,7 +150,10 @@ class SiteDirectory:
                     click_id_param=ch.click_id_param,
                 )
                 for ch in channels
-                if any(
+                # A pool channel with no field is a catch-all (classify's docstring); a
+                # static channel is reached by its number, not by a rule, unless it has one.
+                if ch.kind == "pool"
+                or any(
                     (
                         ch.utm_source,
                         ch.utm_medium,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from callpool.accounts import store as accounts_store
+from callpool.accounts.access import Access, bootstrap_access
 from callpool.accounts.credentials import tokens_equal
 from callpool.errors import AuthError, Forbidden
 from callpool.web.keys import ENGINE, SETTINGS
@@ -27,3 +28,21 @@ async def require_role(request: web.Request, role: str) -> str:
     if ROLES.index(found) < ROLES.index(role):
         raise Forbidden(f"this needs the {role} role")
     return found
+
+
+async def require_access(request: web.Request, role: str) -> Access:
+    """The caller's role and sites (a token carries its user's site membership); raises
+    unless the role is at least ``role``. The bootstrap token sees every site."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("an 'Authorization: Bearer <token>' header is required")
+    token = token.strip()
+    bootstrap = request.app[SETTINGS].admin_token
+    if bootstrap is not None and tokens_equal(token, bootstrap.get_secret_value()):
+        access = bootstrap_access()
+    else:
+        access = await accounts_store.access_for_token(request.app[ENGINE], token)
+    if ROLES.index(access.role) < ROLES.index(role):
+        raise Forbidden(f"this needs the {role} role")
+    return access

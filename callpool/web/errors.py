@@ -29,6 +29,8 @@ STATUS: dict[type[errors.CallpoolError], int] = {
     errors.AuthError: 401,
     errors.RateLimited: 429,
     errors.StoreUnavailable: 503,
+    errors.RecordingUnavailable: 503,
+    errors.ExportUnavailable: 503,
 }
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpool.catalog import SiteSpec
-from callpool.db import catalog_store
+from callpool.catalog import store as catalog_store
+from callpool.catalog.spec import SiteSpec
 from callpool.db.tables import Session
 from tests.browser.conftest import POOL, RU, US, Server, SiteServer, VisitorFactory, eventually
 from tests.browser.test_snippet_e2e import (

@@ -34,7 +34,20 @@ from callpool.metrics.model import (
 
 MAIN_LINE = "+74951234567"
 POOL = "+74950000001"
-CUSTOMERS = ["+79160000001", "+79160000002", "+79160000003", "+12125550100", "", "anonymous"]
+# Mobile (region: the country), fixed lines in three regions, a toll-free line (no
+# region), a number libphonenumber does not know, hidden ids.
+CUSTOMERS = [
+    "+79160000001",
+    "+79160000002",
+    "+79160000003",
+    "+12125550100",
+    "+74957770000",
+    "+4930123456",
+    "+78001234567",
+    "+7916",
+    "",
+    "anonymous",
+]
 ZONES = ["Europe/Moscow", "America/New_York", "Europe/Berlin", "UTC"]
 # Around the spring DST change in New York (03-08) and the autumn one in Berlin (10-25).
 BASES = [datetime(2026, 3, 6, tzinfo=UTC), datetime(2026, 10, 23, tzinfo=UTC)]
@@ -82,9 +95,18 @@ def calls_strategy(draw: st.DrawFn, base: datetime, count: int) -> list[CallReco
                 talk_seconds=talk,
                 disposition=disposition,
                 answered_by=(
-                    draw(st.sampled_from(["201", "202", None]))
-                    if disposition == "answered" and not outbound
-                    else None
+                    answered_by := (
+                        draw(st.sampled_from(["201", "202", None]))
+                        if disposition == "answered" and not outbound
+                        else None
+                    )
+                ),
+                missed_by=()
+                if outbound
+                else tuple(
+                    a
+                    for a in draw(st.lists(st.sampled_from(["201", "202", "203"]), unique=True))
+                    if a != answered_by
                 ),
                 hangup_cause=draw(st.sampled_from([None, 16, 17, 19, 21, 34, 99])),
                 campaign_id={"channel": 1, "unattributed": 1, "other": 2}.get(kind),
@@ -300,6 +322,7 @@ def _call_row(c: CallRecord) -> dict[str, Any]:
         "disposition": c.disposition,
         "answered_by": c.answered_by,
         "transfers": [],
+        "missed_by": list(c.missed_by),
         "campaign_id": c.campaign_id,
         "channel_id": c.channel_id,
         "raw_cdrs": [],

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +37,7 @@ from callpool.metrics.definitions import compute_agent_metrics, compute_channel_
 from callpool.metrics.model import (
     CallRecord,
     ChannelInfo,
+    Grouping,
     MetricSettings,
     PageViewRecord,
     SessionRecord,
@@ -484,9 +486,31 @@ def test_agents_answered_and_outbound_work() -> None:
         "outbound_reached": 1,
         "reach_rate": 0.5,
         "outbound_talk_avg_seconds": 60.0,
+        "rang_but_missed": 0,  # who rang is not known for these calls
     }
     assert rows["102"]["answered"] == 2 and rows["102"]["target_calls"] == 1
     assert report.total["answered"] == 6
+
+
+def test_agents_who_rang_but_missed_count_once_per_call() -> None:
+    calls = [
+        # Rang 101 and 102 (queue rounds), 103 answered: a miss each for 101 and 102.
+        inbound(1, msk(1, 10, 0), A, "answered", 30, 60, answered_by="103",
+                missed_by=("101", "102")),
+        # Nobody answered; rang 101.
+        inbound(2, msk(1, 11, 0), B, "no answer", 40, missed_by=("101",)),
+        # The untracked main line is in the report too; rang 102, caller gave up.
+        inbound(3, msk(1, 12, 0), "anonymous", "abandoned", 8, campaign=None, channel=None,
+                called=MAIN_LINE, missed_by=("102",)),
+        # The next day (outside the period) and another campaign's call: not counted.
+        inbound(4, msk(2, 9, 0), A, "no answer", 20, missed_by=("101",)),
+        inbound(5, msk(1, 9, 0), B, "no answer", 20, campaign=2, missed_by=("101",)),
+    ]  # fmt: skip
+    report = compute_agent_metrics(calls, SETTINGS, DAY, DAY)
+    rows = {row.key["agent"]: row.figures for row in report.rows}
+    assert {a: f["rang_but_missed"] for a, f in rows.items()} == {"101": 2, "102": 2, "103": 0}
+    assert rows["103"]["answered"] == 1 and rows["101"]["answered"] == 0
+    assert report.total["rang_but_missed"] == 4
 
 
 # --------------------------------------------------------------------------- DST day
@@ -526,3 +550,27 @@ def test_dst_day_has_23_hours_and_a_miss_at_midnight_is_another_days_call_back()
     report = compute_channel_metrics(_ny_calls(), settings, channels, SPRING, SPRING, today=SPRING)
     assert report.total["called_back_by_themselves"] == 1
     assert report.total["callback_rate"] == 1.0
+
+
+def test_callers_by_new_or_returning_region_and_line_type() -> None:
+    moscow, mobile = "+74957770000", "+79161234567"
+    calls = [
+        inbound(1, msk(1, 9, 0), moscow, "answered", 5, 60),
+        inbound(2, msk(1, 10, 0), moscow, "no answer", 30),
+        inbound(3, msk(1, 11, 0), mobile, "answered", 5, 20),
+        inbound(4, msk(1, 12, 0), "anonymous", "answered", 5, 20),
+    ]
+
+    def rows(grouping: Grouping) -> dict[Any, tuple[int, int]]:
+        report = compute_channel_metrics(calls, SETTINGS, CHANNELS, DAY, DAY, today=DAY,
+                                         grouping=grouping)  # fmt: skip
+        return {
+            row.key[grouping]: (row.figures["calls"], row.figures["unique_calls"])
+            for row in report.rows
+        }
+
+    # New: the first call of each number (a hidden caller is new every time).
+    assert rows("callers") == {"new": (3, 3), "returning": (1, 1)}
+    # Fixed lines say where they are; mobile numbers only their country.
+    assert rows("region") == {"Moscow": (2, 1), "Russia": (1, 1), None: (1, 1)}
+    assert rows("line_type") == {"fixed_line": (2, 1), "mobile": (1, 1), None: (1, 1)}

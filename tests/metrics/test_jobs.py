@@ -97,19 +97,19 @@ async def test_killed_half_way_then_rerun_is_run_once(
     await roll_up(engine, NOW)
     once = await _snapshot(engine)
     await _reset_derived(engine)
-    real = jobs.rebuild_day
+    real = jobs.rebuild_days
     done: list[date] = []
 
-    async def dies_after_two_days(*args: Any, **kwargs: Any) -> int:
+    async def dies_after_two_runs(*args: Any, **kwargs: Any) -> int:
         if len(done) == 2:
             raise asyncio.CancelledError  # the process is killed here
         done.append(args[2])
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "rebuild_day", dies_after_two_days)
+    monkeypatch.setattr(jobs, "rebuild_days", dies_after_two_runs)
     with pytest.raises(asyncio.CancelledError):
         await roll_up(engine, NOW)
-    monkeypatch.setattr(jobs, "rebuild_day", real)
+    monkeypatch.setattr(jobs, "rebuild_days", real)
     async with connection(engine) as conn:
         assert await conn.scalar(select(MetricState.watermark)) is None  # nothing claimed done
     await roll_up(engine, NOW)

@@ -19,7 +19,16 @@ from callpool.metrics.report_sql import campaign_report
 from callpool.metrics.rollups import rebuild_campaign
 from tests.metrics.history import History, histories, write_history
 
-GROUPINGS: tuple[Grouping, ...] = ("channel", "day", "hour", "weekday", "agent")
+GROUPINGS: tuple[Grouping, ...] = (
+    "channel",
+    "day",
+    "hour",
+    "weekday",
+    "agent",
+    "callers",
+    "region",
+    "line_type",
+)
 
 
 async def _check(url: str, h: History) -> None:

@@ -163,3 +163,11 @@ async def test_hangup_cause_is_written_and_an_outcome_survives_the_call_written_
     [row] = await _calls(engine)
     assert (row.disposition, row.hangup_cause) == ("busy", 17)
     assert (row.outcome, row.value) == ("lead", Decimal("12.50"))
+
+
+async def test_the_agents_who_rang_but_missed_are_stored(engine: AsyncEngine) -> None:
+    await make_catalog(engine, pool_size=3)
+    [call] = assemble_calls(load_capture("queue-answered").events)
+    await SqlCallStore(engine, "RU").save_calls([call], NOW)
+    [row] = await _calls(engine)
+    assert (row.answered_by, row.missed_by) == ("202", ["201"])

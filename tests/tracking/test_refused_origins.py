@@ -18,7 +18,7 @@ from callpool.app import create_app
 from callpool.db.engine import transaction
 from callpool.db.tables import Session
 from callpool.settings import load_settings
-from tests.tracking.catalog import ORIGIN, make_catalog
+from tests.seed import ORIGIN, make_catalog
 
 OTHER = "https://www.shop.example"
 # A browser, not a bot: its visits are recorded.

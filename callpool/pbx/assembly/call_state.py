@@ -31,6 +31,7 @@ The rules, in the words of the captures' README:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -64,7 +65,8 @@ class AssembledCall:
     outbound and internal ones; ``dialled_number`` is the tracking number (DID) for
     inbound calls, else the number the agent dialled. ``answered_by`` is the agent who
     answered first (None for outbound calls, where the customer answers);
-    ``transfers`` the agents the call went to after that. ``cdrs`` carry the call's
+    ``transfers`` the agents the call went to after that; ``missed_by`` the agents whose
+    phone rang for the call and who never answered it. ``cdrs`` carry the call's
     linkedid, filled in by the assembler.
     """
 
@@ -86,6 +88,7 @@ class AssembledCall:
     # The Q.850 cause of the customer's leg's Hangup (failure reasons in the metrics).
     hangup_cause: int | None = None
     end_reason: EndReason | None = None
+    missed_by: tuple[str, ...] = ()
 
     @property
     def end_estimated(self) -> bool:
@@ -137,6 +140,7 @@ class CallState:
     answered_at: datetime | None = None
     answered_by: str | None = None
     transfers: list[str] = field(default_factory=list)
+    rang_agents: list[str] = field(default_factory=list)  # in the order they first rang
     person_legs: set[str] = field(default_factory=set)
     abandoned: bool = False
     hangup_cause: int | None = None
@@ -223,7 +227,16 @@ def summarize_call(call: CallState, pbx: str) -> AssembledCall | None:
         cdrs=tuple(call.cdrs),
         hangup_cause=call.hangup_cause,
         end_reason=call.end_reason,
+        missed_by=missed_by(call.rang_agents, call.answered_by, call.transfers)
+        if call.direction == "inbound"
+        else (),
     )
+
+
+def missed_by(rang: Iterable[str], answered_by: str | None, took: Iterable[str]) -> tuple[str, ...]:
+    """The agents who rang for the call and never answered it (nor took it transferred)."""
+    answered = {answered_by, *took}
+    return tuple(dict.fromkeys(agent for agent in rang if agent not in answered))
 
 
 def _outcome(call: CallState) -> Outcome:

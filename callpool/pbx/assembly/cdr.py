@@ -47,6 +47,9 @@ class CdrRecord:
     userfield: str
     linkedid: str | None = None
     sequence: int | None = None
+    # The recording's file name, where a cdr_manager mapping (or a CDR table column)
+    # carries CDR(recordingfile); empty otherwise.
+    recording_file: str = ""
 
     @property
     def key(self) -> tuple[str, str, datetime, str]:
@@ -85,6 +88,7 @@ def cdr_from_event(msg: AmiMessage, tz: tzinfo = UTC) -> CdrRecord:
         amaflags=get(names.CDR_AMA_FLAGS),
         uniqueid=get(names.CDR_UNIQUEID),
         userfield=get(names.CDR_USER_FIELD),
+        recording_file=get(names.CDR_RECORDING_FILE).strip(),
     )
 
 

@@ -73,7 +73,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from callpool.errors import AmiProtocolError
-from callpool.pbx.assembly.call_state import AssembledCall, Direction, Outcome
+from callpool.pbx.assembly.call_state import AssembledCall, Direction, Outcome, missed_by
 from callpool.pbx.assembly.cdr import CdrRecord, parse_master_csv_row
 from callpool.pbx.assembly.dialplan import PbxDialplan
 
@@ -296,9 +296,16 @@ def _call_from_rows(
         outcome="answered" if answered else _unanswered_outcome(leg, rang),
         answered_by=answered_by,
         transfers=tuple(transfers),
+        missed_by=missed_by(_agents(rang, dialplan), answered_by, transfers)
+        if direction == "inbound"
+        else (),
         cdrs=tuple(sorted(rows, key=lambda r: r.sequence or 0)),
         end_reason="cdr",
     )
+
+
+def _agents(rows: Iterable[CdrRecord], dialplan: PbxDialplan) -> list[str]:
+    return [a for r in rows if (a := dialplan.agent_extension(r.dstchannel))]
 
 
 def _is_inbound_row(row: CdrRecord, dialplan: PbxDialplan) -> bool:

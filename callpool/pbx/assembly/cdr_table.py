@@ -76,6 +76,8 @@ def cdr_from_table_row(row: Mapping[str, Any], tz: tzinfo) -> CdrRecord:
         userfield=_text(row.get("userfield")),
         linkedid=linkedid,
         sequence=None if sequence is None else _count("sequence", sequence),
+        # FreePBX's column (a table without it leaves the recording to the file pattern).
+        recording_file=_text(row.get("recordingfile")),
     )
 
 

@@ -106,6 +106,9 @@ def _on_dial_begin(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState
     if call.dial_started_at is None:
         call.dial_started_at = at
     call.ringing.add(dest_uniqueid)
+    rung = asm.dialplan.agent_extension(msg.get(n.DEST_CHANNEL))
+    if rung and rung not in call.rang_agents:
+        call.rang_agents.append(rung)
     return call
 
 

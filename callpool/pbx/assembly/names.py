@@ -101,3 +101,7 @@ CDR_DISPOSITION: Final = "Disposition"
 CDR_AMA_FLAGS: Final = "AMAFlags"
 CDR_UNIQUEID: Final = "UniqueID"
 CDR_USER_FIELD: Final = "UserField"
+# A CDR variable posted through cdr_manager.conf's [mappings] (recordingfile =>
+# RecordingFile): the call's recording as the dialplan named it (FreePBX sets
+# CDR(recordingfile) itself).
+CDR_RECORDING_FILE: Final = "RecordingFile"

@@ -49,11 +49,16 @@ class SimCall:
     ring: float = 3.0
     talk: float = 10.0
     customer_name: str = "<unknown>"
+    # Record an answered inbound call (MixMonitor) in this format ("wav", "gsm", "WAV" for
+    # wav49): its Cdr then carries RecordingFile, as a cdr_manager mapping of
+    # CDR(recordingfile) posts it, and the simulator's recorder writes the file.
+    record: str | None = None
 
 
 #: One-call scenarios by name, for ``callpool ami-sim <name>`` (``random`` plays many).
 SCENARIOS: dict[str, SimCall] = {
     "answered": SimCall("answered", "79161110001", customer_name="Алекс", ring=4, talk=20),
+    "recorded": SimCall("answered", "79161110002", ring=3, talk=12, record="wav"),
     "missed": SimCall("missed", "79162220004", ring=12),
     "busy": SimCall("busy", "79163330006", did="74950000005", agent="202", ring=1),
     "callback": SimCall("callback", "79161110001", ring=4, talk=18),
@@ -166,6 +171,7 @@ def _cdr(
     data: str,
     times: tuple[datetime, datetime | None, datetime],
     disposition: str,
+    recording: str | None = None,
 ) -> bytes:
     start, answer, end = times
     fmt = "%Y-%m-%d %H:%M:%S"
@@ -190,7 +196,17 @@ def _cdr(
         a.uniqueid,
         "",
     )
-    return _frame("Cdr", list(zip(_CDR_KEYS, values, strict=True)), privilege="cdr,all")
+    headers = list(zip(_CDR_KEYS, values, strict=True))
+    if recording is not None:  # cdr_manager's [mappings] come after the stock fields
+        headers.append(("RecordingFile", recording))
+    return _frame("Cdr", headers, privilege="cdr,all")
+
+
+def recording_name(call: SimCall, a: _Chan, start: datetime) -> str:
+    """FreePBX's layout: ``YYYY/MM/DD/in-<did>-<caller>-<YYYYmmdd-HHMMSS>-<linkedid>.<ext>``."""
+    stamp = start.strftime("%Y%m%d-%H%M%S")
+    base = f"in-{call.did}-{call.customer}-{stamp}-{a.linkedid}.{call.record}"
+    return f"{start:%Y/%m/%d}/{base}"
 
 
 def _local_pair(
@@ -288,7 +304,16 @@ def _inbound(call: SimCall, ids: IdAllocator, start: datetime) -> list[TimedFram
         _hangup(ag1_b, 16),
         _bridge("BridgeDestroy", bridge, 0),
         _hangup(in2, 16),
-        _cdr(party, in2, ag1.name, "Dial", dial_data, (start, answer, end), "ANSWERED"),
+        _cdr(
+            party,
+            in2,
+            ag1.name,
+            "Dial",
+            dial_data,
+            (start, answer, end),
+            "ANSWERED",
+            recording_name(call, in2, start) if call.record else None,
+        ),
         _hangup(in1, 16),
     ]
     return _timed((0.0, setup), (call.ring, answered), (call.talk, hangup))

@@ -28,7 +28,9 @@ is cut in two, with a pause, so the client's ``recv()`` sees the halves separate
 inside a multi-byte character).
 
 With ``cdr`` (a :class:`~callpool.pbx.sim.cdr_writer.SimCdrWriter`) the CDRs of the calls
-played are written to a Master.csv and/or a CDR table, as Asterisk does.
+played are written to a Master.csv and/or a CDR table, as Asterisk does; with
+``recorder`` (a :class:`~callpool.pbx.sim.recorder.SimRecorder`) recorded calls leave
+real audio files, as MixMonitor does.
 
 A little past 400 lines: the protocol, the stream and the fault hooks share the session
 state, and splitting them would scatter it.
@@ -49,6 +51,7 @@ from types import TracebackType
 from typing import Any
 
 from callpool.pbx.sim.cdr_writer import SimCdrWriter
+from callpool.pbx.sim.recorder import SimRecorder
 from callpool.pbx.sim.scenarios import SimCall, call_frames, scenario_frames
 from callpool.pbx.sim.streams import (
     BANNER,
@@ -123,6 +126,7 @@ class AmiSimulator:
         fully_booted: bool = True,
         asterisk_version: str = "22.10.1",
         cdr: SimCdrWriter | None = None,
+        recorder: SimRecorder | None = None,
     ) -> None:
         self.username = username
         self._secret = secret
@@ -134,6 +138,7 @@ class AmiSimulator:
         self.fully_booted = fully_booted
         self.asterisk_version = asterisk_version
         self.cdr = cdr
+        self.recorder = recorder
         self.started_at = datetime.now(UTC)  # CoreStatus: when "Asterisk" started
         self._source: Iterator[TimedFrame | bytes] = iter(frames)
         self._injected: deque[TimedFrame] = deque()
@@ -182,6 +187,8 @@ class AmiSimulator:
             self._producer = None
         if self.cdr is not None:
             await self.cdr.close()
+        if self.recorder is not None:
+            await self.recorder.close()
 
     async def crash(self) -> None:
         """Asterisk dies and starts again: sessions cut, its channels gone, the frames not
@@ -440,6 +447,8 @@ class AmiSimulator:
         name = frame_name(frame)
         if self.cdr is not None:
             self.cdr.observe(name, frame)
+        if self.recorder is not None:
+            self.recorder.observe(name, frame)
         if name in (b"Newchannel", b"Hangup"):
             headers = _frame_headers(frame)
             uniqueid = headers.get("Uniqueid", "")

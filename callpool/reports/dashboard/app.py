@@ -29,7 +29,15 @@ from callpool.reports.dashboard.live_feed import LiveFeed
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
 from callpool.reports.dashboard.throttle_store import SqlLoginThrottle
-from callpool.reports.dashboard.views import admin, calls, live, metric_help, pools, reports
+from callpool.reports.dashboard.views import (
+    admin,
+    calls,
+    live,
+    metric_help,
+    pools,
+    recordings,
+    reports,
+)
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -70,6 +78,7 @@ def create_dashboard() -> web.Application:
     app.add_routes(pools.routes)
     app.add_routes(admin.routes)
     app.add_routes(calls.routes)
+    app.add_routes(recordings.routes)
     app.add_routes(reports.routes)
     app.add_routes(live.routes)
     app.add_routes(metric_help.routes)

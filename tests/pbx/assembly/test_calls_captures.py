@@ -343,3 +343,32 @@ def test_live_feed_emits_each_call_once_after_its_grace(name: str) -> None:
     assert (stats.calls_updated, stats.late_cdrs, stats.orphan_cdrs) == (0, 0, 0)
     assert (stats.bad_events, stats.untracked) == (0, 0)
     assert assembler.flush(capture.events[-1][1] + timedelta(hours=1), force=True) == []
+
+
+# Who rang but never answered (the per-agent "rang but missed"): queue rounds ring
+# each agent once in the list however many rounds rang them.
+MISSED_BY = {
+    "queue-answered": ("201",),
+    "queue-abandoned": ("201", "202"),
+    "queue-timeout": ("201", "202"),
+    "ringgroup-answered": ("201",),
+    "busy": ("202",),
+    "noanswer-timeout": ("203",),
+    "answered": (),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISSED_BY))
+def test_agents_who_rang_but_never_answered(name: str) -> None:
+    (call,) = assemble_calls(load_capture(name).events)
+    assert call.missed_by == MISSED_BY[name]
+    assert call.answered_by not in call.missed_by
+
+
+@pytest.mark.parametrize("name", ALL_CAPTURES)
+def test_only_inbound_calls_name_who_missed_them(name: str) -> None:
+    for call in assemble_calls(load_capture(name).events):
+        if call.direction != "inbound":
+            assert call.missed_by == ()
+        assert call.answered_by not in call.missed_by
+        assert not set(call.transfers) & set(call.missed_by)

@@ -81,6 +81,7 @@ def test_csv_calls_match_the_event_assembly(name: str) -> None:
             event_call.answered_by,
             event_call.transfers,
         ), what
+        assert csv_call.missed_by == event_call.missed_by, what
         assert (csv_call.pbx, csv_call.uniqueid) == ("default", csv_call.linkedid)
         assert abs(csv_call.started_at - event_call.started_at) < timedelta(seconds=2), what
         assert abs(csv_call.ended_at - event_call.ended_at) < timedelta(seconds=2), what

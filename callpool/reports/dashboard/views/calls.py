@@ -12,6 +12,8 @@ from callpool.catalog import store as catalog_store
 from callpool.db.engine import connection
 from callpool.db.tables import Call, Campaign
 from callpool.errors import NotFound, ValidationError
+from callpool.recordings.links import recording_links
+from callpool.recordings.web import RECORDINGS
 from callpool.reports.call_list import (
     FIGURE_CALLS,
     STATUSES,
@@ -52,6 +54,7 @@ def call_filter(request: web.Request, selection: Selection, campaign: CampaignCh
         figure=request.query.get("figure") or None,
         status=request.query.get("status") or None,
         page=_int(request.query.get("page"), "page", 1) or 1,
+        with_recording=request.query.get("recording") == "1",
     )
 
 
@@ -67,6 +70,14 @@ async def calls(request: web.Request) -> web.Response:
         masked = campaign.mask_callers and not request[ACCESS].is_admin
         outcomes = await _outcomes(request, campaign.id)
         channels = await catalog_store.list_channels(engine, campaign.site, campaign.name)
+        recordings = await recording_links(
+            engine,
+            request.config_dict[RECORDINGS],
+            request[ACCESS],
+            [row.id for row in page.rows],
+            datetime.now(UTC),
+            session_bound=True,
+        )
         context.update(
             {
                 "list": page,
@@ -79,6 +90,7 @@ async def calls(request: web.Request) -> web.Response:
                 "row_arg": request.query.get("row", ""),
                 "can_edit": request[ACCESS].can_edit_site(campaign.site_id),
                 "start_end": (found.start, found.end),
+                "recordings": recordings,
             }
         )
     return render(request, "calls.html", context)
