@@ -197,7 +197,9 @@ def load_sqlite(path: str, calls: int) -> int:
 
     def plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(
-            v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+            # SQLAlchemy's own text form (microseconds always): datetimes compare as text
+            # on SQLite, and "…22:00:00" sorts before "…22:00:00.000000".
+            v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
             if isinstance(v, datetime)
             else v
             for v in row

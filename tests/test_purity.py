@@ -29,6 +29,7 @@ PURE_MODULES = (
     "callpool.tracking.guard",
     "callpool.tracking.visits",
     "callpool.pbx.assembly.calls",
+    "callpool.pbx.assembly.live",
     "callpool.pbx.assembly.cdr_csv",
     "callpool.metrics.definitions",
     "callpool.metrics.registry",

@@ -356,6 +356,43 @@ class AmiEvent(Base):
     frame: Mapped[str] = mapped_column(Text)
 
 
+class LiveCall(Base):
+    """A call in progress, as its PBX's listener last published it (for the live page).
+
+    The listener upserts a row when a call starts ringing or is answered and deletes it
+    when every channel hung up; it clears its PBX's rows when it starts or stops
+    listening. Derived and short-lived: the finished call is in ``calls``.
+    """
+
+    __tablename__ = "live_calls"
+
+    pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # ringing | talking
+    caller_number: Mapped[str] = mapped_column(String(32))
+    dialled_number: Mapped[str] = mapped_column(String(32))  # E.164 where it is one
+    agent: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class LoginFailure(Base):
+    """A failed dashboard log-in, counted by every process (login throttling).
+
+    ``key`` is the SHA-256 of "name and address" or of "address": the name typed is never
+    stored. Rows older than the throttling window are purged.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime]
+
+
 class PoolCounter(Base):
     """Per-hour counts of what the number API refused or could not serve.
 

@@ -1,10 +1,12 @@
 """The assembly side of a listener: events into the call assembler, calls out to be written.
 
 A :class:`CallFeed` owns the :class:`CallAssembler` of one PBX and what waits for the
-writer: the raw events folded since the last write and the calls finished (or amended)
-since then, the newest version of each. It also knows the journal's commit point: after
-a write, everything up to ``min(last folded seq, first seq of the oldest held call - 1)``
-is in the database or can be rebuilt from what the journal still keeps.
+writer: the raw events folded since the last write, the calls finished (or amended)
+since then, the newest version of each, and the calls in progress whose live view may
+have changed (:class:`~callpool.pbx.assembly.live.LiveBoard`, for the live page). It
+also knows the journal's commit point: after a write, everything up to
+``min(last folded seq, first seq of the oldest held call - 1)`` is in the database or
+can be rebuilt from what the journal still keeps.
 
 ``session_seq`` is the seq of the last event folded before the current AMI session's
 first event (set by :meth:`CallFeed.start_session`, which the connection calls in
@@ -22,6 +24,7 @@ from callpool.pbx.assembly.call_state import AssembledCall
 from callpool.pbx.assembly.calls import CallAssembler
 from callpool.pbx.assembly.dialplan import PbxDialplan
 from callpool.pbx.assembly.events import AmiMessage
+from callpool.pbx.assembly.live import LiveBoard, LiveChanges
 from callpool.pbx.call_store import RawEvent
 from callpool.settings import PbxSettings
 
@@ -48,6 +51,7 @@ class CallFeed:
         self.tz = ZoneInfo(pbx.timezone)
         self._wake_writer = wake_writer
         self.assembler = self._new_assembler()
+        self.live = LiveBoard(self.dialplan)
         self.events: list[RawEvent] = []
         self.calls: dict[str, AssembledCall] = {}
         self.fed_seq = 0
@@ -68,6 +72,10 @@ class CallFeed:
         at = datetime.fromtimestamp(received_at, UTC)
         for call in self.assembler.feed(msg, at, seq):
             self.calls[call.linkedid] = call
+        touched = self.assembler.last_touched
+        state = self.assembler.index.calls.get(touched) if touched is not None else None
+        if state is not None and self.live.touch(state):
+            self._wake_writer()  # a call rang, was answered or ended: show it now
         name = msg.get(n.EVENT, "")
         self.events.append(RawEvent(seq, at, name[:64], msg.get(n.LINKEDID), msg.frame_text()))
         self.fed_seq = seq
@@ -84,6 +92,10 @@ class CallFeed:
 
     def finish_due(self, now: datetime) -> None:
         self.add_calls(self.assembler.flush(now))
+
+    def live_changes(self) -> LiveChanges:
+        """Calls in progress whose live view changed since it was last stored."""
+        return self.live.take_changes(self.assembler.index.calls)
 
     def commit_point(self) -> int:
         """The highest seq the journal may drop once what is queued now is written."""

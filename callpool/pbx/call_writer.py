@@ -19,14 +19,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callpool.pbx.assembly.call_state import AssembledCall
+from callpool.pbx.assembly.live import LiveChanges
 from callpool.pbx.call_feed import CallFeed
 from callpool.pbx.call_store import RawEvent, SqlCallStore
 from callpool.pbx.journal import Journal
 from callpool.pbx.listener_stats import TRANSIENT, ListenerStats, brief
+from callpool.pbx.live_store import SqlLiveStore
 
 log = logging.getLogger("callpool.ami")
 
 EVENTS_PER_STATEMENT = 2000
+MIN_GAP = 0.1  # seconds between the starts of two writes
 
 
 class CallWriter:
@@ -34,6 +37,7 @@ class CallWriter:
         self,
         name: str,
         store: SqlCallStore,
+        live_store: SqlLiveStore,
         feed: CallFeed,
         journal: Callable[[], Journal | None],
         stats: ListenerStats,
@@ -43,6 +47,7 @@ class CallWriter:
     ) -> None:
         self.name = name
         self._store = store
+        self._live_store = live_store
         self._feed = feed
         self._journal = journal
         self.stats = stats
@@ -62,10 +67,18 @@ class CallWriter:
 
     async def run(self) -> None:
         delay = self._write_interval
+        loop = asyncio.get_running_loop()
+        started = -MIN_GAP
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            # Woken often (every call that rings or is answered wakes it), the writer still
+            # writes at most every MIN_GAP: a busy PBX gets batches, not a write per call.
+            gap = started + MIN_GAP - loop.time()
+            if gap > 0:
+                await asyncio.sleep(gap)
             self._wake.clear()
+            started = loop.time()
             ok = await self.flush()
             delay = self._write_interval if ok else min(self._retry_max, max(0.5, delay * 2))
 
@@ -75,17 +88,20 @@ class CallWriter:
             feed = self._feed
             feed.finish_due(now or datetime.now(UTC))
             safe = feed.commit_point()
-            if not feed.events and not feed.calls:
+            live = feed.live_changes()
+            if not feed.events and not feed.calls and not live:
                 self._commit(safe)
                 return True
             events, calls = feed.take()
             try:
+                await self._save_live(live)
                 await self._save(events, calls)
             except BaseException as exc:
                 # Put the batch back, also when cancelled mid-write (close() cancels the
                 # writer): the last flush writes it again (idempotent) instead of
                 # committing the journal past rows that never reached the database.
                 feed.put_back(events, calls)
+                feed.live.put_back(live)
                 if not isinstance(exc, TRANSIENT):
                     raise
                 self._write_failed(exc)
@@ -97,6 +113,20 @@ class CallWriter:
             self.stats.calls_written += len(calls)
             self._commit(safe)
             return True
+
+    async def _save_live(self, changes: LiveChanges) -> None:
+        if not changes:
+            return
+        try:
+            await self._live_store.publish(self.name, changes, datetime.now(UTC))
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            # Only the live page suffers: the calls themselves are in the journal and the
+            # batch below. The next change of each call publishes it again.
+            self.stats.rejected += 1
+            log.error("AMI %s: live calls not published: %s", self.name, brief(exc))
+        self._feed.live.confirm(changes)
 
     async def _save(self, events: list[RawEvent], calls: dict[str, AssembledCall]) -> None:
         now = datetime.now(UTC)

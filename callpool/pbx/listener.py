@@ -52,7 +52,8 @@ from callpool.pbx.cdr_sweep import SWEEPERS, Sweep, sweep_calls
 from callpool.pbx.event_journal import EventJournal
 from callpool.pbx.gap_recovery import GapRecovery
 from callpool.pbx.journal import Journal
-from callpool.pbx.listener_stats import ListenerStats
+from callpool.pbx.listener_stats import ListenerStats, brief
+from callpool.pbx.live_store import SqlLiveStore
 from callpool.pbx.pbx_lock import PbxLock
 from callpool.settings import PbxSettings
 
@@ -99,9 +100,11 @@ class PbxListener:
             engine, region, credit_repeat_callers=credit_repeat_callers, after_save=after_save
         )
         self.feed = CallFeed(pbx, self._wake_writer)
+        self._live_store = SqlLiveStore(engine, region)
         self.writer = CallWriter(
             self.name,
             store,
+            self._live_store,
             self.feed,
             lambda: self.journal,
             self.stats,
@@ -260,6 +263,7 @@ class PbxListener:
         )
         await journal.open()
         self.feed.reset()
+        await self._clear_live()
         self._replay(journal)
         journal.start()
         journal.touch_alive()
@@ -280,6 +284,7 @@ class PbxListener:
                 journal.touch_alive()
                 if await self._lock.check() == "lost":
                     log.warning("AMI %s: another process took over; stopping", self.name)
+                    self.feed.live.forget_all()  # its calls are the new owner's to publish
                     return
         finally:
             writer.cancel()
@@ -295,6 +300,17 @@ class PbxListener:
                 await asyncio.wait_for(self.flush(), 5.0)
             await self._journal.close()
             self._journal = None
+            if self.feed.live.published:
+                await self._clear_live()
+
+    async def _clear_live(self) -> None:
+        """Calls another session published are not known to be up: the replay and the
+        stream publish again what is."""
+        self.feed.live.forget_all()
+        try:
+            await asyncio.wait_for(self._live_store.clear(self.name), 5.0)
+        except Exception as exc:
+            log.warning("AMI %s: live calls not cleared: %s", self.name, brief(exc))
 
     def _replay(self, journal: EventJournal) -> None:
         for msg, received_at, seq in journal.replay():

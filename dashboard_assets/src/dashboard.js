@@ -37,8 +37,10 @@ function drawCharts() {
       borderWidth: set.type === 'line' ? 2 : 0,
       yAxisID: set.axis || 'y',
       stack: set.stack,
-      pointRadius: 2,
-      tension: 0.2,
+      pointRadius: 3,
+      tension: 0,
+      clip: false,
+      order: set.type === 'line' ? 0 : 1, // lines over bars: a rate inside a bar stays visible
     }));
     const scales = {
       x: { stacked: Boolean(spec.stacked), grid: { display: false } },
@@ -61,7 +63,9 @@ function drawCharts() {
         scales: spec.horizontal
           ? { x: { ...scales.y, stacked: Boolean(spec.stacked) }, y: { ...scales.x, stacked: Boolean(spec.stacked) } }
           : scales,
-        plugins: { legend: { position: 'bottom' } },
+        plugins: {
+          legend: { position: 'bottom', labels: { sort: (a, b) => a.datasetIndex - b.datasetIndex } },
+        },
         locale: document.documentElement.lang || 'en',
       },
     });
@@ -119,23 +123,52 @@ function wireConfirm() {
   });
 }
 
-// The live page: the server pushes the whole "now" table as HTML it rendered (escaped
-// there) over server-sent events; we swap it in and say so to screen readers.
+// The live page: the server pushes the calls table (and now and then today's counters)
+// as HTML it rendered and escaped, over server-sent events; we swap it in, and tick the
+// "for" column every second (server time: the browser's clock may be off).
 function wireLive() {
   const root = document.querySelector('[data-live-url]');
-  if (!root || !window.EventSource) return;
+  if (!root) return;
   const target = document.getElementById(root.dataset.liveTarget);
+  const counters = document.getElementById(root.dataset.liveCounters);
   const status = document.getElementById('live-status');
+  let offset = 0;
+  const sync = () => {
+    const stamp = target.querySelector('[data-server-now]');
+    if (stamp) offset = Number(stamp.dataset.serverNow) - Date.now();
+  };
+  const tick = () => {
+    const now = Date.now() + offset;
+    for (const cell of target.querySelectorAll('[data-since]')) {
+      const secs = Math.max(0, Math.floor((now - Number(cell.dataset.since)) / 1000));
+      const h = Math.floor(secs / 3600);
+      const m = Math.floor((secs % 3600) / 60);
+      const s = String(secs % 60).padStart(2, '0');
+      cell.textContent = h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+    }
+  };
+  const setStatus = (on) => {
+    if (!status) return;
+    status.textContent = on ? status.dataset.on || 'live' : status.dataset.off || 'reconnecting';
+    status.classList.toggle('on', on);
+  };
+  sync();
+  setInterval(tick, 1000);
+  if (!window.EventSource) return;
   const source = new EventSource(root.dataset.liveUrl);
   source.addEventListener('calls', (event) => {
     const data = JSON.parse(event.data);
-    target.innerHTML = data.html;
-    root.dataset.version = String(data.version);
-    if (status) status.textContent = status.dataset.on || 'live';
+    if (data.html !== undefined) {
+      target.innerHTML = data.html;
+      root.dataset.version = String(data.version);
+      sync();
+      tick();
+    }
+    if (data.counters !== undefined && counters) counters.innerHTML = data.counters;
+    setStatus(true);
   });
-  source.addEventListener('error', () => {
-    if (status) status.textContent = status.dataset.off || 'reconnecting';
-  });
+  source.addEventListener('open', () => setStatus(true));
+  source.addEventListener('error', () => setStatus(false));
 }
 
 function start() {

@@ -218,7 +218,7 @@ async def test_compare_shows_the_change_against_the_previous_period(
     # Six calls now, none in the week before: no base, so no percentage.
     assert await calls.all_inner_texts() == ["6", "0", "n/a"]
     await page.get_by_label("other · winter").check()
-    await page.get_by_role("button", name="Compare", exact=True).click()
+    await page.get_by_role("button", name="Show side by side", exact=True).click()
     await page.wait_for_url("**with=*")
     headers = await page.locator("#side-by-side thead th").all_inner_texts()
     assert headers[1:] == ["shop · autumn", "other · winter"]
@@ -235,6 +235,7 @@ PAGES = (
     "admin/channels",
     "admin/recordings",
     "admin/users",
+    "help/metrics",
 )
 
 

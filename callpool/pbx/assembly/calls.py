@@ -114,6 +114,9 @@ class CallAssembler:
         self._due: list[tuple[datetime, int, str]] = []
         self._due_order = itertools.count()
         self._emitted: dict[str, CallState] = {}  # in emission order, kept for retention
+        # The linkedid of the call the last message fed changed (None: it changed none),
+        # so the adapter can publish calls in progress without searching for them.
+        self.last_touched: str | None = None
 
     @property
     def open_calls(self) -> int:
@@ -144,6 +147,7 @@ class CallAssembler:
         self.index.seq = seq
         fold = FOLDS.get(msg.get(n.EVENT))
         done: list[AssembledCall] = []
+        self.last_touched = None
         if fold is not None:
             try:
                 call = fold(self, msg, received_at)
@@ -154,6 +158,7 @@ class CallAssembler:
             if call is not None:
                 self.stats.folded += 1
                 call.last_event_at = received_at
+                self.last_touched = call.linkedid
                 self._track_completion(call, received_at, done)
         if self._closing or self._emitted or self.index.orphans:
             self._finish_due(received_at, done)

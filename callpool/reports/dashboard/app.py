@@ -24,11 +24,20 @@ from callpool.reports.dashboard.assets import ASSETS, load_assets, serve_asset
 from callpool.reports.dashboard.auth import routes as auth_routes
 from callpool.reports.dashboard.auth import session_middleware
 from callpool.reports.dashboard.i18n import gettext as _
-from callpool.reports.dashboard.keys import CATALOGUES, PREFIX, THROTTLE
+from callpool.reports.dashboard.keys import CATALOGUES, LIVE_FEED, PREFIX, THROTTLE
+from callpool.reports.dashboard.live_feed import LiveFeed
 from callpool.reports.dashboard.page import page_context
 from callpool.reports.dashboard.security import csrf_middleware, headers_middleware
-from callpool.reports.dashboard.throttle import LoginThrottle
-from callpool.reports.dashboard.views import admin, calls, pools, recordings, reports
+from callpool.reports.dashboard.throttle_store import SqlLoginThrottle
+from callpool.reports.dashboard.views import (
+    admin,
+    calls,
+    live,
+    metric_help,
+    pools,
+    recordings,
+    reports,
+)
 from callpool.web.errors import status_for
 
 log = logging.getLogger("callpool.dashboard")
@@ -46,7 +55,8 @@ def create_dashboard() -> web.Application:
         middlewares=[html_error_middleware, headers_middleware, session_middleware, csrf_middleware]
     )
     app[CATALOGUES] = i18n.load_catalogues()
-    app[THROTTLE] = LoginThrottle()
+    app[THROTTLE] = SqlLoginThrottle()
+    app[LIVE_FEED] = LiveFeed()  # idle until a live page subscribes
     app[ASSETS] = load_assets()
     env = aiohttp_jinja2.setup(
         app,
@@ -70,6 +80,9 @@ def create_dashboard() -> web.Application:
     app.add_routes(calls.routes)
     app.add_routes(recordings.routes)
     app.add_routes(reports.routes)
+    app.add_routes(live.routes)
+    app.add_routes(metric_help.routes)
+    app.on_cleanup.append(live.live_cleanup)
     return app
 
 

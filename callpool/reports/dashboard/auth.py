@@ -10,7 +10,6 @@ export links can honour the same session.
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -110,19 +109,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     address = request.remote or "?"
     throttle = request.app[THROTTLE]
-    wait = throttle.retry_after(username, address, time.monotonic())
+    engine = request.config_dict[ENGINE]
+    wait = await throttle.retry_after(engine, username, address, _now())
     if wait > 0:
         minutes = max(1, round(wait / 60))
         message = _("Too many failed attempts. Try again in %(minutes)d min.")
         return _login_page(request, message % {"minutes": minutes}, username, status=429)
-    engine = request.config_dict[ENGINE]
     user = await accounts_store.authenticate(engine, username, password) if username else None
     if user is None:
-        throttle.failed(username, address, time.monotonic())
+        await throttle.failed(engine, username, address, _now())
         return _login_page(
             request, error=_("Wrong user name or password."), username=username, status=401
         )
-    throttle.succeeded(username, address)
+    await throttle.succeeded(engine, username, address)
     new = await sessions.start_session(engine, user.id, _now())
     response = web.HTTPFound(_safe_next(str(form.get("next", ""))))
     response.set_cookie(

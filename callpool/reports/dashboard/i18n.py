@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -139,6 +139,11 @@ def fmt_date(value: date | None, locale: str, form: str = "medium") -> str:
     if value is None:
         return "—"
     return format_date(value, format=form, locale=locale)
+
+
+def fmt_day_short(value: date, locale: str) -> str:
+    """A chart's day label: "Nov 25", "25 нояб."."""
+    return format_skeleton("MMMd", value, locale=locale)
 
 
 def fmt_datetime(value: datetime | None, locale: str, timezone: str = "UTC") -> str:

@@ -3,13 +3,17 @@
 Pure: the caller passes ``now``. Five failures for one user name from one address in
 15 minutes block that pair until the oldest failure ages out; 30 failures from one
 address (guessing many names) block the address. A success clears the pair's count.
-Counts live in the process: with several processes behind a balancer each counts its
-own share, which still bounds a guesser to a few tries a minute per process.
+
+:func:`wait_for` is the rule; :class:`LoginThrottle` keeps the failures in memory (one
+process), :class:`~callpool.reports.dashboard.throttle_store.SqlLoginThrottle` in the
+database, so that every process behind a balancer counts the same failures (the
+dashboard uses that one).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 WINDOW = 15 * 60.0
@@ -48,9 +52,7 @@ class LoginThrottle:
             return 0.0
         while times and times[0] <= now - self.window:
             times.popleft()
-        if len(times) < limit:
-            return 0.0
-        return times[-limit] + self.window - now
+        return wait_for(times, limit, self.window, now)
 
     def _forget_old(self, now: float) -> None:
         for key in [k for k, t in self._failures.items() if not t or t[-1] <= now - self.window]:
@@ -59,9 +61,21 @@ class LoginThrottle:
             self._failures.clear()
 
 
-def _pair(username: str, address: str) -> str:
+def wait_for(times: Sequence[float], limit: int, window: float, now: float) -> float:
+    """Seconds until one more try is allowed, given the failure times (oldest first)."""
+    recent = [t for t in times if t > now - window]
+    if len(recent) < limit:
+        return 0.0
+    return max(0.0, recent[-limit] + window - now)
+
+
+def pair_key(username: str, address: str) -> str:
     return f"u:{username.casefold()}|{address}"
 
 
-def _address(address: str) -> str:
+def address_key(address: str) -> str:
     return f"a:{address}"
+
+
+_pair = pair_key
+_address = address_key

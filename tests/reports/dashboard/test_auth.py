@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import select
 from yarl import URL
 
+from callpool.app import create_app
+from callpool.db.engine import connection, create_engine
+from callpool.db.tables import LoginFailure
+from callpool.settings import load_settings
 from tests.reports.dashboard.conftest import Client, csrf_of, log_in
-from tests.reports.dashboard.seed import XSS, World
+from tests.reports.dashboard.seed import PASSWORD, XSS, World
 
 
 async def test_pages_need_a_session_and_send_you_to_sign_in(client: Client) -> None:
@@ -182,3 +189,32 @@ async def test_the_users_language_setting_wins(client: Client) -> None:
     await client.post("/app/settings/language", data={"locale": "ru", "_csrf": csrf})
     page = await (await client.get("/app/pools", headers={"Accept-Language": "en"})).text()
     assert 'lang="ru"' in page and "Выйти" in page
+
+
+async def test_failed_log_ins_are_counted_across_processes(
+    aiohttp_client: Any, database_url: str, world: World
+) -> None:
+    """Two callpool processes (two apps on one database): failures on one block the other."""
+    apps = [create_app(load_settings(database_url=database_url)) for _ in range(2)]
+    first, second = [await aiohttp_client(app) for app in apps]
+    for attempt in range(5):
+        client = (first, second)[attempt % 2]
+        token = csrf_of(await (await client.get("/app/login")).text())
+        response = await client.post(
+            "/app/login", data={"username": "Boss", "password": "wrong", "_csrf": token}
+        )
+        assert response.status == 401
+    for client in (first, second):
+        token = csrf_of(await (await client.get("/app/login")).text())
+        response = await client.post(
+            "/app/login", data={"username": "boss", "password": PASSWORD, "_csrf": token}
+        )
+        assert response.status == 429
+    # The name typed is not what is stored.
+    engine = create_engine(database_url)
+    try:
+        async with connection(engine) as conn:
+            keys = (await conn.execute(select(LoginFailure.key))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert len(keys) == 10 and not any("boss" in key.lower() for key in keys)

@@ -8,7 +8,7 @@ CLI and the exports call; nothing here counts calls itself.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -17,8 +17,9 @@ from callpool.catalog import store as catalog_store
 from callpool.errors import ValidationError
 from callpool.metrics.registry import BY_NAME
 from callpool.metrics.report_query import Period, ReportQuery, ReportResult, run_report
-from callpool.reports.dashboard.i18n import N_
+from callpool.reports.dashboard.i18n import N_, fmt_day_short
 from callpool.reports.dashboard.i18n import gettext as _
+from callpool.reports.dashboard.keys import LOCALE
 from callpool.reports.dashboard.selection import CampaignChoice, Selection
 from callpool.reports.dashboard.views.common import filters_context, render, selection_for
 from callpool.web.keys import ENGINE
@@ -146,7 +147,7 @@ async def channels(request: web.Request) -> web.Response:
             "sort": sort,
             "descending": descending,
             "chart_json": json.dumps(chart, ensure_ascii=False),
-            "definitions": {name: BY_NAME[name].definition for name, _l in COLUMNS},
+            "definitions": {name: _(BY_NAME[name].definition) for name, _l in COLUMNS},
         }
     )
     return render(request, "channels.html", context)
@@ -166,7 +167,9 @@ async def trends(request: web.Request) -> web.Response:
     day_chart = {
         "type": "bar",
         "stacked": True,
-        "labels": [r.key["day"][5:] for r in days],
+        "labels": [
+            fmt_day_short(date.fromisoformat(r.key["day"]), request.get(LOCALE, "en")) for r in days
+        ],
         "datasets": [
             {
                 "label": _("Target"),
@@ -286,14 +289,3 @@ async def compare(request: web.Request) -> web.Response:
         }
     )
     return render(request, "compare.html", context)
-
-
-@routes.get("/live", name="live")
-async def live(request: web.Request) -> web.Response:
-    selection, campaigns = await selection_for(request)
-    context = {
-        **filters_context(selection, campaigns, period=False),
-        "page": "live",
-        "title": _("Live"),
-    }
-    return render(request, "pending_live.html", context)
