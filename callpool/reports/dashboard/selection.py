@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,8 @@ from callpool.accounts.access import Access
 from callpool.db.engine import connection
 from callpool.db.tables import Campaign, Site
 from callpool.errors import ValidationError
+from callpool.metrics.report_query import NAMED_PERIODS
+from callpool.metrics.report_query import resolve_named as resolve_period
 
 PERIODS = ("today", "yesterday", "last_7_days", "last_30_days", "this_month", "last_month")
 DEFAULT_PERIOD = "last_7_days"
@@ -80,22 +82,10 @@ class Selection:
 
 
 def resolve_named(name: str, today: date) -> tuple[date, date]:
-    if name == "today":
-        return today, today
-    if name == "yesterday":
-        day = today - timedelta(days=1)
-        return day, day
-    if name == "last_7_days":
-        return today - timedelta(days=6), today
-    if name == "last_30_days":
-        return today - timedelta(days=29), today
-    first = today.replace(day=1)
-    if name == "this_month":
-        return first, today
-    if name == "last_month":
-        last = first - timedelta(days=1)
-        return last.replace(day=1), last
-    raise ValidationError(f"period: unknown period {name[:20]!r}")
+    """The metrics engine's named periods, refusing a name it does not know."""
+    if name not in NAMED_PERIODS:
+        raise ValidationError(f"period: unknown period {name[:20]!r}")
+    return resolve_period(name, today)  # type: ignore[arg-type]
 
 
 async def visible_campaigns(engine: AsyncEngine, access: Access) -> list[CampaignChoice]:
