@@ -23,6 +23,9 @@ IDLE = timedelta(hours=12)
 ABSOLUTE = timedelta(days=7)
 TOUCH_EVERY = timedelta(minutes=1)
 
+# The dashboard's session cookie (HttpOnly; the API accepts it for reads, see web/auth).
+SESSION_COOKIE = "callpool_session"
+
 
 @dataclass(frozen=True, slots=True)
 class NewSession:

@@ -77,6 +77,18 @@ class Selection:
         out.update({k: str(v) for k, v in extra.items() if v is not None and v != ""})
         return out
 
+    def api_query(self, **extra: str | int | None) -> str:
+        """The same selection as the report API reads it (site and campaign by name)."""
+        out: dict[str, str] = {}
+        if self.campaign is not None:
+            out["site"], out["campaign"] = self.campaign.site, self.campaign.name
+        if self.period == "custom":
+            out["from"], out["to"] = str(self.start), str(self.end)
+        else:
+            out["period"] = self.period
+        out.update({k: str(v) for k, v in extra.items() if v is not None and v != ""})
+        return urlencode(out)
+
     def query(self, **extra: str | int | None) -> str:
         return urlencode(self.params(**extra))
 

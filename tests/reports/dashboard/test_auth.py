@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -218,3 +219,34 @@ async def test_failed_log_ins_are_counted_across_processes(
     finally:
         await engine.dispose()
     assert len(keys) == 10 and not any("boss" in key.lower() for key in keys)
+
+
+async def test_export_buttons_download_with_the_session_and_nothing_more(
+    client: Client, world: World
+) -> None:
+    await log_in(client, "anna")
+    page = await (await client.get(f"/app/?c={world.shop_campaign}&period=last_7_days")).text()
+    link = next(
+        href.replace("&amp;", "&")
+        for href in re.findall(r'href="([^"]+)"', page)
+        if "format=csv" in href
+    )
+    assert link.startswith("/api/v1/reports/channels?site=shop&campaign=autumn&period=last_7_days")
+    csv_file = await client.get(link)
+    assert csv_file.status == 200 and "text/csv" in csv_file.headers["Content-Type"]
+    assert "channel" in (await csv_file.text()).lower()
+    xlsx = await client.get(link.replace("format=csv", "format=xlsx"))
+    assert xlsx.status == 200 and (await xlsx.read())[:2] == b"PK"
+    # A viewer of shop: another site's report is not there, and the cookie writes nothing.
+    other = await client.get("/api/v1/reports/channels?site=other&campaign=winter&format=csv")
+    assert other.status == 404
+    write = await client.post(
+        f"/api/v1/calls/{world.shop_call_ids[0]}/outcome", json={"outcome": "sale"}
+    )
+    assert write.status == 401
+
+
+async def test_export_links_need_a_live_session(client: Client) -> None:
+    client.session.cookie_jar.update_cookies({"callpool_session": "not-a-session"})
+    response = await client.get("/api/v1/reports/channels?site=shop&campaign=autumn&format=csv")
+    assert response.status == 401
