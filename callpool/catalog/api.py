@@ -7,12 +7,19 @@ from typing import Any
 from aiohttp import web
 
 from callpool.catalog import store as catalog_store
-from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec, parse_spec
+from callpool.catalog.spec import (
+    CampaignSpec,
+    ChannelSpec,
+    NumberSpec,
+    SiteRecordings,
+    SiteSpec,
+    parse_spec,
+)
 from callpool.db.tables import Site
 from callpool.errors import ValidationError
 from callpool.tracking.embed import embed_tag
 from callpool.tracking.snippet import api_base
-from callpool.web.auth import require_role
+from callpool.web.auth import require_access, require_role
 from callpool.web.body import read_json_object
 from callpool.web.keys import ENGINE, SETTINGS
 
@@ -35,6 +42,19 @@ async def add_site(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     site = await catalog_store.add_site(request.app[ENGINE], spec, settings.default_region)
     return web.json_response(_site_dict(request, site), status=201)
+
+
+@routes.patch("/api/v1/admin/sites/{site}")
+async def update_site(request: web.Request) -> web.Response:
+    """Change a site's recording settings; fields not in the body stay as they are."""
+    access = await require_access(request, "admin")
+    spec = parse_spec(SiteRecordings, await _body(request))
+    if not spec.model_fields_set:
+        raise ValidationError("body: give at least one recording setting to change")
+    site = await catalog_store.set_site_recordings(
+        request.app[ENGINE], request.match_info["site"], spec, access
+    )
+    return web.json_response(_site_dict(request, site))
 
 
 def _site_dict(request: web.Request, site: Site) -> dict[str, Any]:

@@ -38,6 +38,12 @@ class SiteSpec(Spec):
     raw_events_retention_days: int | None = Field(default=None, ge=1, le=36500)
     page_views_retention_days: int | None = Field(default=None, ge=1, le=36500)
     sessions_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # Call recordings (recordings/): links at all, to viewers too, days kept (None:
+    # forever), and only target calls' files kept.
+    recordings_enabled: bool = True
+    recordings_for_viewers: bool = True
+    recording_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    recording_keep_target_only: bool = False
 
     @field_validator("allowed_origins")
     @classmethod
@@ -64,6 +70,25 @@ class SiteAdditions(Spec):
     @classmethod
     def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(normalize_origin(origin) for origin in origins)
+
+
+class SiteRecordings(Spec):
+    """A change to a site's recording settings; a field not given stays as it is.
+
+    ``recording_retention_days`` given as null keeps the files forever.
+    """
+
+    recordings_enabled: bool = True
+    recordings_for_viewers: bool = True
+    recording_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    recording_keep_target_only: bool = False
+
+    def changes(self) -> dict[str, Any]:
+        """The columns this change sets, by name."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+RECORDING_FIELDS = tuple(SiteRecordings.model_fields)
 
 
 class CampaignSpec(Spec):

@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from callpool.accounts.access import Access
 from callpool.catalog.number_roles import (
     chunks,
     lock_number_roles,
@@ -21,10 +22,12 @@ from callpool.catalog.number_roles import (
     tracking_owners,
 )
 from callpool.catalog.spec import (
+    RECORDING_FIELDS,
     CampaignSpec,
     ChannelSpec,
     NumberSpec,
     SiteAdditions,
+    SiteRecordings,
     SiteSpec,
     at_row,
     normalize_numbers,
@@ -52,6 +55,7 @@ async def add_site(engine: AsyncEngine, spec: SiteSpec, region: str) -> Site:
         raw_events_retention_days=spec.raw_events_retention_days,
         page_views_retention_days=spec.page_views_retention_days,
         sessions_retention_days=spec.sessions_retention_days,
+        **{name: getattr(spec, name) for name in RECORDING_FIELDS},
         created_at=_now(),
     )
     async with transaction(engine) as session:
@@ -82,6 +86,22 @@ async def extend_site(engine: AsyncEngine, spec: SiteAdditions, region: str) -> 
         await _refuse_tracking_numbers(session, numbers, "own_numbers", "an own number")
         site.allowed_origins = list(dict.fromkeys([*site.allowed_origins, *spec.allowed_origins]))
         site.own_numbers = list(dict.fromkeys([*site.own_numbers, *numbers]))
+    return site
+
+
+async def set_site_recordings(
+    engine: AsyncEngine, name: str, spec: SiteRecordings, access: Access | None = None
+) -> Site:
+    """Change the recording settings ``spec`` was given; ``access``: who asks (None: the CLI).
+
+    An admin of other sites gets NotFound, as if the site did not exist.
+    """
+    async with transaction(engine) as session:
+        site = await _site(session, name)
+        if access is not None:
+            access.require_edit(site.id, name)
+        for column, value in spec.changes().items():
+            setattr(site, column, value)
     return site
 
 
@@ -305,6 +325,7 @@ def site_dict(site: Site) -> dict[str, Any]:
         "raw_events_retention_days": site.raw_events_retention_days,
         "page_views_retention_days": site.page_views_retention_days,
         "sessions_retention_days": site.sessions_retention_days,
+        **{name: getattr(site, name) for name in RECORDING_FIELDS},
     }
 
 

@@ -252,6 +252,12 @@ def _hints(result: CheckResult, saw_calls: bool) -> list[str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append the CDRs of the calls played to this Master.csv, as Asterisk's cdr_csv does.",
 )
+@click.option(
+    "--recordings-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the recorded calls' audio here, as MixMonitor does (the PBX's monitor "
+    "directory); random answered calls are recorded. Needs espeak-ng and sox.",
+)
 @clear_errors
 def ami_sim(
     host: str,
@@ -264,12 +270,17 @@ def ami_sim(
     username: str,
     secret: str,
     cdr_csv: Path | None = None,
+    recordings_dir: Path | None = None,
 ) -> None:
     """Serve a simulated Asterisk Manager Interface until Ctrl-C."""
+    from callpool.pbx.sim.recorder import missing_tools
     from callpool.pbx.sim.server import run_simulator
 
     if capture is not None and scenario is not None:
         raise ValidationError("give --capture or --scenario, not both")
+    if recordings_dir is not None and missing_tools():
+        needed = " and ".join(missing_tools())
+        raise ValidationError(f"--recordings-dir needs {needed} (apt-get install {needed})")
     if capture is not None and capture.suffix != ".ami":
         raise ValidationError(f"{capture.name}: a capture is a .ami file")
     source: Path | str = capture if capture is not None else (scenario or "random")
@@ -281,6 +292,8 @@ def ami_sim(
     level = sim_log.level
     sim_log.setLevel(logging.INFO)
     click.echo(f"AMI simulator for user {username!r}; Ctrl-C to stop")
+    if recordings_dir is not None:
+        click.echo(f"recordings written to {recordings_dir}")
 
     async def serve() -> None:
         # SIGTERM stops it like Ctrl-C does (asyncio.run handles SIGINT itself).
@@ -289,7 +302,9 @@ def ami_sim(
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await run_simulator(host, port, username, secret, source, speed, loop, seed, cdr_csv)
+            await run_simulator(
+                host, port, username, secret, source, speed, loop, seed, cdr_csv, recordings_dir
+            )
 
     try:
         asyncio.run(serve())

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpool.catalog import store as catalog_store
 from callpool.catalog.readiness import check_site
@@ -18,11 +19,14 @@ from callpool.catalog.spec import (
     ChannelSpec,
     NumberSpec,
     SiteAdditions,
+    SiteRecordings,
     SiteSpec,
     parse_spec,
 )
 from callpool.cli.common import Context, clear_errors, pass_context, print_rows, run_with_engine
+from callpool.db.tables import Site
 from callpool.errors import ValidationError
+from callpool.settings import Settings
 from callpool.tracking.embed import embed_tag, snippet_base
 from callpool.tracking.pool_status import retire_numbers
 
@@ -30,6 +34,63 @@ from callpool.tracking.pool_status import retire_numbers
 @click.group()
 def site() -> None:
     """Websites that embed the snippet."""
+
+
+SWITCHES = {"--recordings": ("on", "off"), "--recordings-for-viewers": ("yes", "no")}
+
+
+def _switch(option: str, value: str | None) -> bool | None:
+    """``on``/``off`` (``yes``/``no``) as a bool; None when the option was not given."""
+    if value is None:
+        return None
+    yes, no = SWITCHES[option]
+    if value.lower() not in (yes, no):
+        raise ValidationError(f"{option}: must be {yes} or {no}, not {value[:20]!r}")
+    return value.lower() == yes
+
+
+def _recording_days(value: str | None) -> str | None:
+    """Days as given (the spec checks them); ``forever`` is null."""
+    return None if value is None or value.lower() == "forever" else value
+
+
+def _recordings(
+    enabled: str | None, for_viewers: str | None, days: str | None, target_only: bool | None
+) -> dict[str, Any]:
+    """The recording options given, as SiteSpec/SiteRecordings fields (absent: not given)."""
+    given = {
+        "recordings_enabled": _switch("--recordings", enabled),
+        "recordings_for_viewers": _switch("--recordings-for-viewers", for_viewers),
+        "recording_keep_target_only": target_only,
+    }
+    fields: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    if days is not None:
+        fields["recording_retention_days"] = _recording_days(days)
+    return fields
+
+
+def _recording_options(func: Any) -> Any:
+    options = [
+        click.option(
+            "--recordings",
+            "recordings_enabled",
+            metavar="on|off",
+            help="Links to the calls' recordings at all (default on).",
+        ),
+        click.option(
+            "--recordings-for-viewers",
+            metavar="yes|no",
+            help="Viewers may play recordings too (default yes); admins always may.",
+        ),
+        click.option(
+            "--recording-retention-days",
+            metavar="N|forever",
+            help="Delete a call's recording N days after the call (default forever).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 @site.command("add")
@@ -41,6 +102,13 @@ def site() -> None:
 @click.option("--block", "blocked", multiple=True, help="IP range (CIDR) that gets no lease.")
 @click.option("--consent-required", is_flag=True, help="Wait for the visitor's consent.")
 @click.option("--consent-cookie", help="Cookie whose presence means consent.")
+@_recording_options
+@click.option(
+    "--recording-keep-target-only",
+    is_flag=True,
+    default=None,
+    help="Delete the recordings of calls that are not target calls.",
+)
 @pass_context
 @clear_errors
 def site_add(
@@ -51,8 +119,18 @@ def site_add(
     blocked: tuple[str, ...],
     consent_required: bool,
     consent_cookie: str | None,
+    recordings_enabled: str | None,
+    recordings_for_viewers: str | None,
+    recording_retention_days: str | None,
+    recording_keep_target_only: bool | None,
 ) -> None:
     """Add a site; prints its public key for the snippet."""
+    recordings = _recordings(
+        recordings_enabled,
+        recordings_for_viewers,
+        recording_retention_days,
+        recording_keep_target_only,
+    )
     spec = parse_spec(
         SiteSpec,
         {
@@ -62,6 +140,7 @@ def site_add(
             "blocked_cidrs": blocked,
             "consent_required": consent_required,
             "consent_cookie": consent_cookie,
+            **recordings,
         },
     )
     found = run_with_engine(
@@ -84,23 +163,66 @@ def site_add(
 @click.option(
     "--add-number", "numbers", multiple=True, help="One more own number to replace (repeat)."
 )
+@_recording_options
+@click.option(
+    "--recording-keep-target-only/--recording-keep-all",
+    default=None,
+    help="Delete the recordings of calls that are not target calls (or keep them all).",
+)
 @pass_context
 @clear_errors
 def site_update(
-    ctx: Context, name: str, origins: tuple[str, ...], numbers: tuple[str, ...]
+    ctx: Context,
+    name: str,
+    origins: tuple[str, ...],
+    numbers: tuple[str, ...],
+    recordings_enabled: str | None,
+    recordings_for_viewers: str | None,
+    recording_retention_days: str | None,
+    recording_keep_target_only: bool | None,
 ) -> None:
-    """Add allowed origins and own numbers to site NAME."""
-    if not origins and not numbers:
-        raise ValidationError("nothing to change: give --add-origin or --add-number")
-    spec = parse_spec(
+    """Add allowed origins and own numbers to site NAME, or change its recording settings."""
+    recordings = _recordings(
+        recordings_enabled,
+        recordings_for_viewers,
+        recording_retention_days,
+        recording_keep_target_only,
+    )
+    if not origins and not numbers and not recordings:
+        raise ValidationError(
+            "nothing to change: give --add-origin, --add-number or a recording option"
+        )
+    additions = parse_spec(
         SiteAdditions, {"name": name, "allowed_origins": origins, "own_numbers": numbers}
     )
-    found = run_with_engine(
-        lambda engine, s: catalog_store.extend_site(engine, spec, s.default_region), ctx
-    )
+    changes = parse_spec(SiteRecordings, recordings)
+
+    async def update(engine: AsyncEngine, settings: Settings) -> Site:
+        # Two transactions: the additions first, as only they can be refused (a number
+        # in use); the recording settings were checked above and only set then.
+        if origins or numbers:
+            await catalog_store.extend_site(engine, additions, settings.default_region)
+        return await catalog_store.set_site_recordings(engine, name, changes)
+
+    found = run_with_engine(update, ctx)
     click.echo(
         f"site {found.name!r}: origins {', '.join(found.allowed_origins) or 'none'}; "
         f"own numbers {', '.join(found.own_numbers) or 'none'}"
+    )
+    if recordings:
+        click.echo(f"  recordings: {describe_recordings(found)}")
+
+
+def describe_recordings(site: Site) -> str:
+    """A site's recording settings in words, as the options set them."""
+    days = site.recording_retention_days
+    return ", ".join(
+        [
+            "on" if site.recordings_enabled else "off",
+            "viewers too" if site.recordings_for_viewers else "admins only",
+            f"kept {days} days" if days else "kept forever",
+            "target calls only" if site.recording_keep_target_only else "every call",
+        ]
     )
 
 

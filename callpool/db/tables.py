@@ -276,6 +276,13 @@ class Call(Base):
         UniqueConstraint("pbx", "linkedid", name="uq_calls_pbx_linkedid"),
         Index("ix_calls_campaign_id_started_at", "campaign_id", "started_at"),
         Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
+        # Metrics: a number's latest earlier call in a campaign (first-time callers).
+        Index(
+            "ix_calls_caller_number_campaign_id_started_at",
+            "caller_number",
+            "campaign_id",
+            "started_at",
+        ),
         Index("ix_calls_started_at", "started_at"),
         # Metrics: our call-back attempts to a number; the calls changed since a roll-up.
         Index("ix_calls_called_number_started_at", "called_number", "started_at"),

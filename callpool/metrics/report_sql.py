@@ -5,8 +5,9 @@ Additive figures come from ``metric_rollups``; what is not additive is counted o
 grouped per caller, then counted, so each caller is one row whatever their calls), and
 the histograms of wait, talk and call-back delay that medians need (histograms add up,
 so the total's are the rows' summed). The total's distinct counts are their own query.
-The result is one ``Tally`` per row, turned into figures by the pure
-``definitions.figures``, so both paths share every formula.
+On PostgreSQL, ``report_pass`` reads the facts for all of these in two ``GROUPING
+SETS`` statements instead. The result is one ``Tally`` per row, turned into figures by
+the pure ``definitions.figures``, so both paths share every formula.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from callpool.metrics.definitions import (
     period_bounds,
 )
 from callpool.metrics.model import CALLER_ROWS, Grouping, RowExtras, Tally
+from callpool.metrics.report_pass import one_pass
 from callpool.metrics.rollups import ROLLUP_COUNTS
 
 F = MetricCallFacts
@@ -132,8 +134,14 @@ async def period_tallies(
             for name, value in zip(ROLLUP_COUNTS, row[width:], strict=False):
                 setattr(tally, name, getattr(tally, name) + int(value or 0))
             tally.revenue += Decimal(str(row[-1] or 0)).quantize(Decimal("0.01"))
-    await _distinct_callers(conn, grouping, in_period, tallies, total)
-    await _histograms(conn, grouping, in_period, tallies, total)
+    if conn.dialect.name == "postgresql":
+        await one_pass(
+            conn, _fact_keys(grouping), in_period,
+            lambda values: tallies[_key(grouping, values)], total,
+        )  # fmt: skip
+    else:
+        await _distinct_callers(conn, grouping, in_period, tallies, total)
+        await _histograms(conn, grouping, in_period, tallies, total)
     return dict(tallies), total
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callpool.db.engine import connection
@@ -68,10 +68,21 @@ def _record(row: Any) -> CallRecord:
     return CallRecord(**data, value=value, missed_by=missed_by)
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+def _chunks(values: Iterable[str], dialect: str) -> Iterable[list[str]]:
     items = sorted(values)
+    if dialect == "postgresql":  # one array parameter (``_among``), however many
+        yield items
+        return
     for start in range(0, len(items), _IN_CHUNK):
         yield items[start : start + _IN_CHUNK]
+
+
+def _among(column: Any, values: list[str], dialect: str) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``: one statement text (and one
+    prepared plan) whatever the count, where an expanded IN list is a new one each time."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
 
 
 def scope_filter(campaign: CampaignMetrics) -> list[Any]:
@@ -112,7 +123,8 @@ async def range_calls(
     }
     until = after + timedelta(days=settings.callback_window_days + 1)  # a superset
     stub_ids = itertools.count(-1, -1)  # earlier calls stand in under ids no call has
-    for chunk in _chunks(customers):
+    dialect = conn.dialect.name
+    for chunk in _chunks(customers, dialect):
         for clause in scope_filter(campaign):
             # Each number's latest earlier call in the scope: enough for first-time.
             rows = await conn.execute(
@@ -125,7 +137,7 @@ async def range_calls(
                 .where(
                     clause,
                     Call.direction == "inbound",
-                    Call.caller_number.in_(chunk),
+                    _among(Call.caller_number, chunk, dialect),
                     Call.started_at < first,
                 )
                 .group_by(Call.caller_number, Call.called_number, Call.campaign_id)
@@ -142,12 +154,12 @@ async def range_calls(
                     disposition="failed",  # never counts as a later answered call
                     campaign_id=row.campaign_id,
                 )
-    for chunk in _chunks(missed):
+    for chunk in _chunks(missed, dialect):
         later = [
-            (Call.direction == "outbound") & Call.called_number.in_(chunk),
+            (Call.direction == "outbound") & _among(Call.called_number, chunk, dialect),
             (Call.direction == "inbound")
             & (Call.disposition == "answered")
-            & Call.caller_number.in_(chunk),
+            & _among(Call.caller_number, chunk, dialect),
         ]
         for clause in later:
             rows = await conn.execute(

@@ -31,6 +31,11 @@ How each guard of STYLE.md is met (checked against panoramisk 1.4's source):
   ``(message, received_at)`` on an ``asyncio.Queue``, inside ``try`` so it never raises into
   panoramisk's read loop. One consumer task (kept, cancelled by ``close()``) awaits the
   handler per event, logging and counting its exceptions with the PBX and event name.
+  The same queue carries *marks*, run by the consumer in stream order: ``on_session`` is
+  called before the first event of each new session (after every event of the one
+  before), and :meth:`AmiConnection.caught_up` returns once every event received before
+  it was called has been handled (a login hook reading an action's answer uses both to
+  tell the events from before the answer from the answer itself).
 - *UTF-8 split across reads.* The Manager decodes with ``latin-1`` (one char per byte,
   never fails, nothing dropped); header names and values are re-encoded to bytes with
   latin-1 and decoded as UTF-8 by ``events.message_from_latin1``.
@@ -72,6 +77,9 @@ Headers = AmiMessage
 EventHandler = Callable[[AmiMessage, float], Awaitable[None]]
 SkipHook = Callable[[float], None]
 LoginHook = Callable[[], Awaitable[None]]
+SessionHook = Callable[[], None]
+# On the event queue: an event, or a mark the consumer runs when it gets there.
+_Queued = tuple[AmiMessage, float] | Callable[[], None]
 State = Literal["connecting", "logged_in", "login_failed", "backoff", "closed"]
 
 
@@ -182,6 +190,7 @@ class AmiConnection:
         on_login: LoginHook | None = None,
         wanted: Container[str] | None = None,
         on_skipped: SkipHook | None = None,
+        on_session: SessionHook | None = None,
     ) -> None:
         self.config = config
         self._handler = handler
@@ -192,6 +201,8 @@ class AmiConnection:
         self._on_skipped = on_skipped
         # Run as a task after every successful login (e.g. to recover what the gap lost).
         self._on_login = on_login
+        # Called by the consumer, in stream order, before the events of each new session.
+        self._on_session = on_session
         self._hooks: set[asyncio.Task[None]] = set()
         self._state: State = "closed"
         self._state_changed = asyncio.Event()
@@ -205,7 +216,7 @@ class AmiConnection:
         self.last_alive: float | None = None
         # last_alive when the latest session ended (a new session's events move the other).
         self.alive_at_loss: float | None = None
-        self._queue: asyncio.Queue[tuple[AmiMessage, float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._manager: _Manager | None = None
         self._lost = asyncio.Event()
         self._pending: set[asyncio.Future[Any]] = set()
@@ -287,6 +298,17 @@ class AmiConnection:
                 self._state_changed.clear()
                 await self._state_changed.wait()
 
+    async def caught_up(self) -> None:
+        """Return once the handler has been given every event received before this call."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def reached() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self._queue.put_nowait(reached)
+        await done
+
     async def send_action(
         self, action: Mapping[str, str], *, within: float | None = None
     ) -> list[AmiMessage]:
@@ -340,6 +362,8 @@ class AmiConnection:
         manager.register_event("*", self._on_event)
         self._lost = lost = asyncio.Event()
         manager.on_lost = self._on_lost
+        if self._on_session is not None:  # before any byte of the new session is read
+            self._queue.put_nowait(self._on_session)
         connecting = loop.create_connection(_Protocol, cfg.host, cfg.port)
         try:
             transport, protocol = await asyncio.wait_for(connecting, cfg.connect_timeout)
@@ -446,19 +470,22 @@ class AmiConnection:
                 await asyncio.sleep(0)
             # Take what is queued without a coroutine per event; wait only when empty.
             if queue.qsize():
-                msg, received_at = queue.get_nowait()
+                item = queue.get_nowait()
                 taken += 1
             else:
                 taken = 0
-                msg, received_at = await queue.get()
+                item = await queue.get()
             try:
-                await self._handler(msg, received_at)
+                if isinstance(item, tuple):
+                    await self._handler(*item)
+                else:
+                    item()  # a mark: a new session begins, or someone waits for this point
             except Exception:
                 self._handler_errors += 1
                 log.exception(
-                    "AMI %s: handler failed on %s event",
+                    "AMI %s: handler failed on %s",
                     self.config.name,
-                    msg.get("Event", "?"),
+                    f"{item[0].get('Event', '?')} event" if isinstance(item, tuple) else "a mark",
                 )
             finally:
                 self._queue.task_done()

@@ -7,6 +7,10 @@ have changed (:class:`~callpool.pbx.assembly.live.LiveBoard`, for the live page)
 also knows the journal's commit point: after a write, everything up to
 ``min(last folded seq, first seq of the oldest held call - 1)`` is in the database or
 can be rebuilt from what the journal still keeps.
+
+``session_seq`` is the seq of the last event folded before the current AMI session's
+first event (set by :meth:`CallFeed.start_session`, which the connection calls in
+stream order): recovery after a login only ends channels known up to there.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class CallFeed:
         self.events: list[RawEvent] = []
         self.calls: dict[str, AssembledCall] = {}
         self.fed_seq = 0
+        self.session_seq = 0
 
     def _new_assembler(self) -> CallAssembler:
         return CallAssembler(self.dialplan, cdr_tz=self.tz)
@@ -58,6 +63,10 @@ class CallFeed:
     def reset(self) -> None:
         """A fresh assembler, for a new listening session (the journal replays into it)."""
         self.assembler = self._new_assembler()
+
+    def start_session(self) -> None:
+        """A new AMI session begins: everything folded so far is from before its login."""
+        self.session_seq = self.fed_seq
 
     def fold(self, msg: AmiMessage, received_at: float, seq: int) -> None:
         at = datetime.fromtimestamp(received_at, UTC)

@@ -10,7 +10,11 @@ the gap, from the last event callpool durably saw to now:
 3. which channels are still up (``CoreShowChannels``): the channels of open calls that
    are gone are hung up at their CDR end, or else at the moment the link was lost,
    marked ``pbx_lost`` (the PBX went down) or ``listener_down``; a channel still up
-   means its call is not over, whatever its CDRs so far say;
+   means its call is not over, whatever its CDRs so far say. Only channels known from
+   before the gap can be gone: events keep streaming while Asterisk lists its channels,
+   so before reading the list every event received until its answer is folded, and a
+   channel named by any event of the new session (a ``Newchannel`` after the login, or
+   a ``Hangup``) is left to its own events, whatever the list says;
 4. calls that began and ended inside the gap (in the CDRs, not held, not stored) are
    built from their CDRs and stored.
 
@@ -175,9 +179,17 @@ class GapRecovery:
             return set(ended)  # unknown: recover nothing from the CDRs either
         channels = [r for r in replies if r.get(n.EVENT) == "CoreShowChannel"]
         live = {str(r.get(n.UNIQUEID)) for r in channels}
+        # The events received before the answer are folded first: a channel that hung up
+        # (or began) after the login is then known by its own events. No await from here
+        # on, so the session's boundary and the channels compared are those of one moment.
+        await ami.caught_up()
         assembler = self._feed.assembler
         before = assembler.stats.recovered_hangups
-        self._feed.add_calls(assembler.hang_up_missing(live, lost_at, ended, reason))
+        self._feed.add_calls(
+            assembler.hang_up_missing(
+                live, lost_at, ended, reason, named_after=self._feed.session_seq
+            )
+        )
         gone = assembler.stats.recovered_hangups - before
         self.stats.recovered_hangups += gone
         run.hangups = gone

@@ -274,6 +274,7 @@ class PbxListener:
             on_login=self._after_login,
             wanted=MATTERS,
             on_skipped=self._skipped,
+            on_session=self.feed.start_session,
         )
         await self._ami.start()
         writer = asyncio.create_task(self.writer.run(), name=f"listener-{self.name}-writer")

@@ -233,6 +233,7 @@ PAGES = (
     "pools",
     "admin/sites",
     "admin/channels",
+    "admin/recordings",
     "admin/users",
     "help/metrics",
 )

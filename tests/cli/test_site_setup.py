@@ -144,7 +144,10 @@ def test_site_update_adds_origins_and_numbers_but_never_a_tracking_number(
     ("args", "message"),
     [
         (("site", "update", "nosuch", "--add-origin", "https://x.example"), "no site named"),
-        (("site", "update", "shop"), "nothing to change: give --add-origin or --add-number"),
+        (
+            ("site", "update", "shop"),
+            "nothing to change: give --add-origin, --add-number or a recording option",
+        ),
         (("site", "update", "shop", "--add-origin", "shop.example"), "must look like https"),
         (("site", "check", "nosuch"), "no site named 'nosuch'"),
     ],

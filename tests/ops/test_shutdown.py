@@ -42,13 +42,7 @@ def terminate(serve: Serve, within: float = 30.0) -> float:
 
 
 async def streamed_after_login(sim: AmiSimulator, frames: list[bytes]) -> None:
-    """Stream the rest once the new listener's after-login recovery has run.
-
-    Streaming at once races that recovery (pbx/listener.py): events folded before the
-    ``CoreShowChannels`` answer is handled make channels newer than the answer look gone,
-    and their calls are hung up early. That is the listener's to fix, not shutdown's.
-    """
-    await asyncio.sleep(1.0)
+    """Stream the rest at once, while the new listener's after-login recovery runs."""
     sim.feed(frames)
     await wait_until(lambda: sim.source_exhausted, within=30)
 

@@ -247,3 +247,30 @@ def test_message_headers_are_the_same_on_the_fast_and_the_general_path(text: str
     assert "content" not in msg
     if "Алекс" in text:
         assert msg["CallerIDName"] == "Алекс"
+
+
+async def test_caught_up_waits_for_the_events_received_before_it_and_sessions_are_marked() -> None:
+    """A login hook reading an action's answer first lets the handler take every event
+    received before it; ``on_session`` runs in stream order, before each session's events."""
+    frames = load_capture(FIXTURES / "busy.ami")
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def slow(headers: Headers, received_at: float) -> None:
+        await gate.wait()
+        order.append(str(headers["Event"]))
+
+    async with AmiSimulator(frames, fully_booted=False) as sim:
+        conn = AmiConnection(config(sim), slow, on_session=lambda: order.append("session"))
+        await conn.start()
+        await wait_until(lambda: conn.health().events_received == len(frames))
+        waiting = asyncio.create_task(conn.caught_up())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # the handler has not taken them yet
+        gate.set()
+        await asyncio.wait_for(waiting, 5)
+        assert order == ["session", *(name for name, _ in expected(frames))]
+        await sim.restart()  # a second session: marked after every event of the first
+        await wait_until(lambda: order.count("session") == 2)
+        await conn.close()
+    assert order[-1] == "session"

@@ -63,6 +63,7 @@ class CallIndex:
             self.by_uniqueid[uniqueid] = call
             for cdr, _ in self.orphans.pop(uniqueid, []):
                 call.add_cdr(replace(cdr, linkedid=call.linkedid))
+        leg.last_seq = self.seq
         return call, leg
 
     def hold_orphan(self, cdr: CdrRecord, at: datetime) -> None:

@@ -105,6 +105,9 @@ class Leg:
     hung_up_at: datetime | None = None
     bridged_since: datetime | None = None
     bridged: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # The adapter's sequence number of the last event that named this channel: recovery
+    # after a login leaves alone a channel named since then (see ``hang_up_missing``).
+    last_seq: int = 0
 
     def enter_bridge(self, at: datetime) -> None:
         if self.bridged_since is None:

@@ -191,6 +191,8 @@ class CallAssembler:
         at: datetime,
         ended: Mapping[str, datetime] | None = None,
         reason: EndReason = "listener_down",
+        *,
+        named_after: int | None = None,
     ) -> list[AssembledCall]:
         """After a reconnect: channels of open calls not in ``live`` (the Uniqueids the PBX
         still has) ended while the link was down. They are hung up when the call's CDRs
@@ -198,6 +200,13 @@ class CallAssembler:
         else at ``at``, the moment the link was lost, with ``reason`` (``listener_down``,
         or ``pbx_lost`` when the PBX itself went down: then a caller still ringing did
         not abandon the call).
+
+        With ``named_after`` (the ``seq`` of the last event fed before the new session's
+        first), only channels known from before the gap are candidates: a channel named
+        by a later event is left alone, whatever ``live`` says, because it began after
+        the login or the PBX spoke of it since; it is up, or ends by its own ``Hangup``.
+        (The PBX takes its list while events keep coming, so a channel newer than the
+        list can be folded before the list is read.)
 
         Returns the calls this finishes at once (usually none: they wait out the CDR grace
         like any other, and ``flush`` emits them).
@@ -209,6 +218,8 @@ class CallAssembler:
             cdr_end = (ended or {}).get(call.linkedid)
             when = at if cdr_end is None else cdr_end
             for leg in call.legs.values():
+                if named_after is not None and leg.last_seq > named_after:
+                    continue
                 if leg.hung_up_at is None and leg.uniqueid not in live:
                     caller_gone = leg.uniqueid == call.caller_leg and call.answered_at is None
                     if caller_gone and (reason != "pbx_lost" or cdr_end is not None):

@@ -192,6 +192,9 @@ def _on_cdr(asm: FoldContext, msg: AmiMessage, at: datetime) -> CallState | None
         asm.stats.orphan_cdrs += 1
         asm.index.hold_orphan(cdr, at)
         return None
+    leg = call.legs.get(cdr.uniqueid)
+    if leg is not None:
+        leg.last_seq = asm.index.seq
     if not call.add_cdr(replace(cdr, linkedid=call.linkedid)):
         return None  # the same event again (a replay)
     if call.emitted_at is not None:

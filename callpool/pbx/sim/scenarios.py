@@ -390,12 +390,15 @@ def _callback(call: SimCall, ids: IdAllocator, start: datetime) -> list[TimedFra
 
 
 def scenario_frames(
-    name: str, *, loop: bool = False, seed: int | None = None
+    name: str, *, loop: bool = False, seed: int | None = None, record: str | None = None
 ) -> Iterator[TimedFrame]:
-    """The frames of a named scenario: ``random`` (endless) or one of :data:`SCENARIOS`."""
+    """The frames of a named scenario: ``random`` (endless) or one of :data:`SCENARIOS`.
+
+    ``record``: the random calls that are answered are recorded in this format.
+    """
     ids = IdAllocator()
     if name == "random":
-        yield from random_calls(ids, _now(), seed=seed)
+        yield from random_calls(ids, _now(), seed=seed, record=record)
         return
     if name not in SCENARIOS:
         names = ", ".join(["random", *SCENARIOS])
@@ -420,8 +423,13 @@ def random_calls(
     dids: Sequence[str] = DEFAULT_DIDS,
     agents: Sequence[str] = DEFAULT_AGENTS,
     gap: tuple[float, float] = (2.0, 8.0),
+    record: str | None = None,
 ) -> Iterator[TimedFrame]:
-    """An endless stream of random calls, one after another, CDR times from ``start`` on."""
+    """An endless stream of random calls, one after another, CDR times from ``start`` on.
+
+    ``record`` (a format, like ``wav``): answered calls are recorded (MixMonitor); the
+    random draws are the same with or without it, so a seed plays the same calls.
+    """
     rng = random.Random(seed)
     now = start
     while True:
@@ -437,6 +445,8 @@ def random_calls(
         )
         if kind == "callback" and rng.random() < 0.3:
             call = replace(call, ring=20.0)
+        if kind == "answered" and record is not None:
+            call = replace(call, record=record)
         now += timedelta(seconds=pause)
         frames = call_frames(call, ids, now)
         yield TimedFrame(pause, frames[0].frame)

@@ -23,9 +23,10 @@ optionally in the middle of the next one, which is then lost), :meth:`go_silent`
 sessions stop answering and receiving, without closing), :meth:`refuse_connections` /
 :meth:`accept_connections` (stop and resume listening on the same port), :meth:`restart`,
 :meth:`crash` (Asterisk killed and started again: sessions cut, channels gone, no CDR
-for the calls that were up), and ``split_at`` (byte offsets in the stream where a write
-is cut in two, with a pause, so the client's ``recv()`` sees the halves separately; e.g.
-inside a multi-byte character).
+for the calls that were up), :meth:`stream_while_listing_channels` (frames streamed
+between taking the list for the next ``CoreShowChannels`` and sending it), and
+``split_at`` (byte offsets in the stream where a write is cut in two, with a pause, so
+the client's ``recv()`` sees the halves separately; e.g. inside a multi-byte character).
 
 With ``cdr`` (a :class:`~callpool.pbx.sim.cdr_writer.SimCdrWriter`) the CDRs of the calls
 played are written to a Master.csv and/or a CDR table, as Asterisk does; with
@@ -150,6 +151,7 @@ class AmiSimulator:
         self._handlers: set[asyncio.Task[None]] = set()
         self._producer: asyncio.Task[None] | None = None
         self._drop: tuple[int, bool] | None = None
+        self._while_listing: tuple[list[bytes], float] | None = None
         self._ids = IdAllocator(epoch=1_950_000_000)
         # Counters for tests.
         self.frames_sent = 0
@@ -270,6 +272,16 @@ class AmiSimulator:
             self._injected.append(item if isinstance(item, TimedFrame) else TimedFrame(0.0, item))
         self._more.set()
 
+    def stream_while_listing_channels(
+        self, frames: Iterable[TimedFrame | bytes], *, pause: float = 0.2
+    ) -> None:
+        """The next ``CoreShowChannels`` takes its list of live channels, then ``frames`` are
+        streamed, then (``pause`` later) the list is sent: the channels they create are not
+        in it, though their events came first, as when calls come in while Asterisk is
+        answering the action right after a login."""
+        raw = [item.frame if isinstance(item, TimedFrame) else item for item in frames]
+        self._while_listing = (raw, pause)
+
     @property
     def listening_sessions(self) -> int:
         return sum(1 for s in self._sessions if s.listening)
@@ -309,6 +321,14 @@ class AmiSimulator:
         if session.silent:
             return
         reply, close = self._answer(session, headers)
+        if self._while_listing is not None and headers.get("action", "").lower() == (
+            "coreshowchannels"
+        ):
+            (frames, pause), self._while_listing = self._while_listing, None
+            for frame in frames:
+                await self._broadcast(frame)
+            await self._drain(s for s in self._sessions if s.listening)
+            await asyncio.sleep(pause)
         await self._send(session, reply)
         if close:
             session.writer.close()
@@ -479,15 +499,21 @@ class AmiSimulator:
 
 
 def build_simulator(
-    source: Path | str, *, loop: bool = False, seed: int | None = None, **kwargs: Any
+    source: Path | str,
+    *,
+    loop: bool = False,
+    seed: int | None = None,
+    record: str | None = None,
+    **kwargs: Any,
 ) -> AmiSimulator:
     """A simulator replaying a capture file (``*.ami``) or playing a named scenario.
 
+    ``record``: the format the random scenario records its answered calls in.
     ``kwargs`` go to :class:`AmiSimulator` (host, port, username, secret, speed...).
     """
     if Path(source).suffix == ".ami":
         return AmiSimulator.from_capture(source, loop=loop, **kwargs)
-    frames = scenario_frames(str(source), loop=loop, seed=seed)
+    frames = scenario_frames(str(source), loop=loop, seed=seed, record=record)
     first = next(frames)  # an unknown scenario name fails here, before listening
     return AmiSimulator(itertools.chain([first], frames), **kwargs)
 
@@ -502,12 +528,20 @@ async def run_simulator(
     loop: bool = False,
     seed: int | None = None,
     cdr_csv: Path | None = None,
+    recordings_dir: Path | None = None,
 ) -> None:
-    """Serve AMI on ``host:port`` until cancelled (the ``callpool ami-sim`` command)."""
+    """Serve AMI on ``host:port`` until cancelled (the ``callpool ami-sim`` command).
+
+    ``recordings_dir``: recorded calls' files are written there (the PBX's monitor
+    directory), and the random scenario records its answered calls.
+    """
+    recorder = SimRecorder(recordings_dir) if recordings_dir is not None else None
     sim = build_simulator(
         source,
         loop=loop,
         seed=seed,
+        record="wav" if recorder is not None else None,
+        recorder=recorder,
         host=host,
         port=port,
         username=username,

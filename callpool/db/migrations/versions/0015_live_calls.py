@@ -2,7 +2,7 @@
 login_failures: failed dashboard log-ins, counted by every process
 
 Revision ID: 0015
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-10
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import callpool.db.types
 
 revision = "0015"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Admin forms: sites, campaigns, channels, numbers, users and API tokens.
+"""Admin forms: sites, campaigns, channels, numbers, recordings, users and API tokens.
 
 The same operations as the CLI and the admin API, with the same specs and stores, so a
 bad value gets the same one-line message. Sites, users and tokens are for admins of
@@ -25,17 +25,23 @@ from callpool.reports.dashboard.i18n import gettext as _
 from callpool.reports.dashboard.keys import PREFIX
 from callpool.reports.dashboard.selection import CampaignChoice
 from callpool.reports.dashboard.views.common import filters_context, render, selection_for
+from callpool.reports.dashboard.views.recording_admin import (
+    recording_fields,
+    recordings_list,
+    set_recordings,
+)
 from callpool.web.errors import status_for
 from callpool.web.keys import ENGINE, SETTINGS
 
 routes = web.RouteTableDef()
-TABS = ("sites", "campaigns", "channels", "numbers", "users", "tokens")
+TABS = ("sites", "campaigns", "channels", "numbers", "recordings", "users", "tokens")
 SUPER_TABS = frozenset({"sites", "users", "tokens"})
 TAB_LABELS = {
     "sites": N_("Sites"),
     "campaigns": N_("Campaigns"),
     "channels": N_("Channels"),
     "numbers": N_("Numbers"),
+    "recordings": N_("Recordings"),
     "users": N_("Users"),
     "tokens": N_("API tokens"),
 }
@@ -174,6 +180,7 @@ LISTS: dict[
     "campaigns": _campaign_list,
     "channels": _channel_list,
     "numbers": _number_list,
+    "recordings": recordings_list,
     "users": _user_list,
     "tokens": _token_list,
 }
@@ -209,6 +216,7 @@ async def _add_site(request: web.Request, form: Form) -> str:
     data["own_numbers"] = _lines(form, "own_numbers")
     data["blocked_cidrs"] = _lines(form, "blocked_cidrs")
     data["consent_required"] = form.get("consent_required") == "on"
+    data.update(recording_fields(form))
     spec = parse_spec(SiteSpec, data)
     await catalog_store.add_site(
         request.config_dict[ENGINE], spec, request.config_dict[SETTINGS].default_region
@@ -318,6 +326,7 @@ ACTIONS: dict[str, Callable[[web.Request, Form], Coroutine[Any, Any, str]]] = {
     "campaigns": _add_campaign,
     "channels": _add_channel,
     "numbers": _add_numbers,
+    "recordings": set_recordings,
     "users": _add_user,
     "tokens": _add_token,
 }
