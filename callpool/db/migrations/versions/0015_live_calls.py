@@ -2,7 +2,7 @@
 login_failures: failed dashboard log-ins, counted by every process
 
 Revision ID: 0015
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-10
 """
 
