@@ -17,7 +17,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from callpool.catalog.spec import CampaignSpec, ChannelSpec, NumberSpec, SiteSpec
+from callpool.catalog.spec import (
+    CampaignSpec,
+    ChannelSpec,
+    NumberSpec,
+    SiteRecordings,
+    SiteSpec,
+)
 from callpool.retention.store import RetentionSpec
 from callpool.web.openapi import Endpoint, openapi_document
 
@@ -87,6 +93,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _e("GET", "/api/v1/admin/sites", "Sites", "admin", response=AnyObject),
     _e("POST", "/api/v1/admin/sites", "Add a site", "admin", body=SiteSpec, role="admin",
        status=201, response=AnyObject),
+    _e("PATCH", "/api/v1/admin/sites/{site}", "Change a site's recording settings", "admin",
+       body=SiteRecordings, role="admin", response=AnyObject),
     _e("GET", "/api/v1/admin/campaigns", "Campaigns", "admin", query=SiteFilter,
        response=AnyObject),
     _e("POST", "/api/v1/admin/campaigns", "Add a campaign", "admin", body=CampaignSpec,
